@@ -1,0 +1,16 @@
+"""Test settings: real PostgreSQL and Redis (see Makefile `test`), fast hashing."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/replydesk")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "q8m3bbuLDTpD3xJmIwP0fS7U7k6tf3vJ-ZQ7p2G1K9A=")
+
+from .settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_replydesk")}  # noqa: F405
+LANGUAGE_CODE = "pl"
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+ALLEGRO_REQUESTS_PER_MINUTE = 100000
