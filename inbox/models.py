@@ -1,0 +1,335 @@
+"""The inbox's domain model. Vendor-neutral: nothing here knows Allegro's or IMAP's shapes.
+
+Every row that a user can reach carries `organization` so that every query can be scoped to it
+(selectors always filter by the request's organization; an outsider gets 404).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .fields import EncryptedJSONField
+
+
+class Organization(models.Model):
+    """A seller's workspace."""
+
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", _("Owner")
+        LEAD = "lead", _("Team lead")
+        AGENT = "agent", _("Agent")
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.AGENT)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "user"], name="membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.organization} ({self.role})"
+
+    @property
+    def is_lead(self) -> bool:
+        return self.role in (self.Role.OWNER, self.Role.LEAD)
+
+
+class ChannelAccount(models.Model):
+    """A connected marketplace account or mailbox. Secrets live encrypted in `credentials`."""
+
+    class Kind(models.TextChoices):
+        ALLEGRO = "allegro", "Allegro"
+        EMAIL = "email", _("E-mail")
+
+    class Health(models.TextChoices):
+        CONNECTING = "connecting", _("Connecting")
+        OK = "ok", _("OK")
+        ERROR = "error", _("Sync errors")
+        AUTH_FAILED = "auth_failed", _("Authorization lost")
+        DISABLED = "disabled", _("Disabled")
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="channel_accounts")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    name = models.CharField(_("name"), max_length=200)
+    # Allegro user id or mailbox address, once known.
+    external_id = models.CharField(max_length=200, blank=True, default="")
+    credentials = EncryptedJSONField(blank=True, default=dict)
+    # Opaque to the inbox; each adapter defines its own cursor format.
+    sync_cursor = models.JSONField(blank=True, default=dict)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    last_sync_error = models.TextField(blank=True, default="")
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    health = models.CharField(max_length=12, choices=Health.choices, default=Health.CONNECTING)
+    is_active = models.BooleanField(default=True)
+    # The last authorization flow state shown to the owner (verification URL, user code, expiry).
+    connect_state = models.JSONField(blank=True, default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "kind", "external_id"],
+                condition=~Q(external_id=""),
+                name="channelaccount_unique_external",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.name}"
+
+    def __repr__(self) -> str:  # never show credentials
+        return f"<ChannelAccount {self.pk} {self.kind} {self.name!r}>"
+
+
+class Contact(models.Model):
+    """A buyer across channels; identities (login, masked addresses, e-mails) point at it."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="contacts")
+    display_name = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.display_name or f"#{self.pk}"
+
+
+class ContactIdentity(models.Model):
+    class Kind(models.TextChoices):
+        ALLEGRO_LOGIN = "allegro_login", _("Allegro login")
+        ALLEGRO_ID = "allegro_id", _("Allegro user id")
+        ALLEGROMAIL = "allegromail", _("Masked Allegro e-mail")
+        EMAIL = "email", _("E-mail")
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.CharField(max_length=320)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "kind", "value"], name="contactidentity_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+class Conversation(models.Model):
+    class Kind(models.TextChoices):
+        MESSAGE = "message", _("Message")
+        DISCUSSION = "discussion", _("Discussion")
+        CLAIM = "claim", _("Claim")
+        EMAIL = "email", _("E-mail")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        PENDING = "pending", _("Pending")
+        SNOOZED = "snoozed", _("Snoozed")
+        CLOSED = "closed", _("Closed")
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="conversations")
+    account = models.ForeignKey(ChannelAccount, on_delete=models.PROTECT, related_name="conversations")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    # Thread id, issue id or mail-thread root, unique per account and kind.
+    external_id = models.CharField(max_length=200)
+    subject = models.CharField(max_length=500, blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations")
+    order_id = models.CharField(max_length=100, blank=True, default="")
+    offer_id = models.CharField(max_length=100, blank=True, default="")
+    # Marketplace-side state shown to agents (e.g. an issue's status) and why replying is impossible.
+    marketplace_state = models.CharField(max_length=40, blank=True, default="")
+    reply_blocked_reason = models.CharField(max_length=300, blank=True, default="")
+    details = models.JSONField(blank=True, default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    last_outbound_at = models.DateTimeField(null=True, blank=True)
+    # The latest delivered reply written by a person (automatic messages never count, rules.md §2.1).
+    last_reply_at = models.DateTimeField(null=True, blank=True)
+    # Set at the earliest unanswered buyer message; cleared by a delivered human reply (rules.md §2.1).
+    awaiting_reply_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "kind", "external_id"], name="conversation_unique_external")
+        ]
+        indexes = [
+            # Inbox "awaiting reply" list, oldest wait first: WHERE organization_id=? AND
+            # awaiting_reply_since IS NOT NULL ORDER BY awaiting_reply_since.
+            models.Index(
+                fields=["organization", "awaiting_reply_since"],
+                condition=Q(awaiting_reply_since__isnull=False),
+                name="conv_org_awaiting_idx",
+            ),
+            # "All" list ordered by most recent activity.
+            models.Index(fields=["organization", "-last_message_at"], name="conv_org_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or f"{self.get_kind_display()} {self.external_id}"
+
+
+class Message(models.Model):
+    class Direction(models.TextChoices):
+        INBOUND = "in", _("Inbound")
+        OUTBOUND = "out", _("Outbound")
+
+    class AuthorType(models.TextChoices):
+        BUYER = "buyer", _("Buyer")
+        AGENT = "agent", _("Agent")
+        AUTOMATION = "automation", _("Automation")
+        MARKETPLACE = "marketplace", _("Marketplace")
+
+    class DeliveryStatus(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
+
+    class Classification(models.TextChoices):
+        HUMAN = "human", _("Human")
+        AUTO_REPLY = "auto_reply", _("Auto-reply")
+        BOUNCE = "bounce", _("Bounce")
+        BULK = "bulk", _("Bulk")
+        SYSTEM = "system", _("System")
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    account = models.ForeignKey(ChannelAccount, on_delete=models.PROTECT, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    author_type = models.CharField(max_length=12, choices=AuthorType.choices)
+    author_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_name = models.CharField(max_length=200, blank=True, default="")
+    classification = models.CharField(
+        max_length=12, choices=Classification.choices, default=Classification.HUMAN
+    )
+    subject = models.CharField(max_length=500, blank=True, default="")
+    text = models.TextField(blank=True, default="")
+    html = models.TextField(blank=True, default="")  # sanitized before storing
+    # Provider id (Allegro message id, our Message-ID for mail); null while an outbound reply is pending.
+    external_id = models.CharField(max_length=300, null=True, blank=True)
+    # When the message was written at the source (Allegro createdAt, mail Date); our clock otherwise.
+    source_created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Outbound delivery (the outbox). Inbound messages are stored as delivered.
+    delivery_status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.DELIVERED
+    )
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failure_reason = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sending_started_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.UUIDField(default=uuid.uuid4, editable=False)
+    # The raw payload as received (kept even when we could not interpret it).
+    raw = models.JSONField(blank=True, default=dict)
+    problems = models.JSONField(blank=True, default=list)
+
+    class Meta:
+        constraints = [
+            # Idempotent ingest: the same provider message is stored once per account.
+            models.UniqueConstraint(
+                fields=["account", "external_id"],
+                condition=Q(external_id__isnull=False),
+                name="message_unique_external",
+            ),
+            models.UniqueConstraint(fields=["idempotency_key"], name="message_unique_idempotency_key"),
+        ]
+        indexes = [
+            # Conversation view: WHERE conversation_id=? ORDER BY source_created_at, id.
+            models.Index(fields=["conversation", "source_created_at", "id"], name="msg_conv_time_idx"),
+            # Outbox sweep: WHERE delivery_status IN ('pending','sending') (small set).
+            models.Index(
+                fields=["delivery_status", "next_attempt_at"],
+                condition=Q(delivery_status__in=["pending", "sending"]),
+                name="msg_outbox_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.author_type}: {self.text[:40]}"
+
+    @property
+    def is_outbound(self) -> bool:
+        return self.direction == self.Direction.OUTBOUND
+
+
+def attachment_upload_to(instance: Attachment, filename: str) -> str:
+    return f"attachments/{instance.message.organization_id}/{uuid.uuid4().hex}"
+
+
+class Attachment(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=200, blank=True, default="application/octet-stream")
+    size = models.PositiveBigIntegerField(default=0)
+    file = models.FileField(upload_to=attachment_upload_to, blank=True)
+    # Where the provider serves it (Allegro attachment URL), when we have not downloaded it.
+    external_url = models.URLField(max_length=1000, blank=True, default="")
+    external_id = models.CharField(max_length=300, blank=True, default="")
+    content_id = models.CharField(max_length=300, blank=True, default="")
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class ConversationEvent(models.Model):
+    """Audit trail: who did what to a conversation, and when."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", _("Conversation created")
+        ASSIGNED = "assigned", _("Assigned")
+        UNASSIGNED = "unassigned", _("Unassigned")
+        CLOSED = "closed", _("Closed")
+        REOPENED = "reopened", _("Reopened")
+        REPLY_QUEUED = "reply_queued", _("Reply queued")
+        REPLY_DELIVERED = "reply_delivered", _("Reply delivered")
+        REPLY_FAILED = "reply_failed", _("Reply failed")
+        STATE_CHANGED = "state_changed", _("Marketplace state changed")
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    data = models.JSONField(blank=True, default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "created_at"], name="convevent_conv_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ConversationRead(models.Model):
+    """When a user last opened a conversation (drives unread marks)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="reads")
+    read_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "conversation"], name="conversationread_unique")]

@@ -1,0 +1,452 @@
+"""Write paths of the inbox. Views, APIs, tasks and commands call these; nothing else writes.
+
+Side effects that leave the database (enqueueing delivery, notifications) run after commit.
+Every function is idempotent where it can be called twice for the same outside event.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from celery import current_app
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from integrations.contracts import ConversationUpdate, InboundMessage
+
+from .models import (
+    Attachment,
+    ChannelAccount,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    ConversationEvent,
+    ConversationRead,
+    Message,
+)
+
+logger = logging.getLogger(__name__)
+
+DELIVER_TASK = "integrations.tasks.outbound_message_deliver"
+
+
+def _sla():
+    # Imported lazily: sla depends on inbox's models, inbox calls sla's services.
+    from sla import services as sla_services
+
+    return sla_services
+
+
+# --- contacts ----------------------------------------------------------------------------------
+
+
+def contact_resolve(
+    *, organization_id: int, kind: str, value: str, display_name: str = ""
+) -> Contact | None:
+    """The contact behind an identity (login, address), created on first sight. Race-safe."""
+    value = value.strip()
+    if not value:
+        return None
+    if kind in (ContactIdentity.Kind.EMAIL, ContactIdentity.Kind.ALLEGROMAIL):
+        value = value.lower()
+    identity = (
+        ContactIdentity.objects.filter(organization_id=organization_id, kind=kind, value=value)
+        .select_related("contact")
+        .first()
+    )
+    if identity:
+        return identity.contact
+    try:
+        with transaction.atomic():
+            contact = Contact.objects.create(organization_id=organization_id, display_name=display_name or value)
+            ContactIdentity.objects.create(organization_id=organization_id, contact=contact, kind=kind, value=value)
+            return contact
+    except IntegrityError:
+        return ContactIdentity.objects.get(organization_id=organization_id, kind=kind, value=value).contact
+
+
+# --- conversations -----------------------------------------------------------------------------
+
+
+def _event(conversation: Conversation, kind: str, *, actor=None, **data) -> None:
+    ConversationEvent.objects.create(
+        organization_id=conversation.organization_id,
+        conversation=conversation,
+        actor=actor,
+        kind=kind,
+        data=data,
+    )
+
+
+def conversation_get_or_create(
+    account: ChannelAccount,
+    *,
+    kind: str,
+    external_id: str,
+    subject: str = "",
+    buyer_login: str = "",
+    buyer_email: str = "",
+    order_id: str = "",
+    offer_id: str = "",
+) -> tuple[Conversation, bool]:
+    conversation = Conversation.objects.filter(account=account, kind=kind, external_id=external_id).first()
+    if conversation:
+        return conversation, False
+    contact = None
+    if buyer_login:
+        contact = contact_resolve(
+            organization_id=account.organization_id, kind=ContactIdentity.Kind.ALLEGRO_LOGIN, value=buyer_login
+        )
+    elif buyer_email:
+        kind_email = (
+            ContactIdentity.Kind.ALLEGROMAIL
+            if buyer_email.lower().endswith("@allegromail.pl")
+            else ContactIdentity.Kind.EMAIL
+        )
+        contact = contact_resolve(organization_id=account.organization_id, kind=kind_email, value=buyer_email)
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(
+                organization_id=account.organization_id,
+                account=account,
+                kind=kind,
+                external_id=external_id,
+                subject=subject[:500],
+                contact=contact,
+                order_id=order_id,
+                offer_id=offer_id,
+                details={"buyer_login": buyer_login} if buyer_login else {},
+            )
+            _event(conversation, ConversationEvent.Kind.CREATED)
+            return conversation, True
+    except IntegrityError:
+        return Conversation.objects.get(account=account, kind=kind, external_id=external_id), False
+
+
+def conversation_apply_update(account: ChannelAccount, update: ConversationUpdate) -> Conversation:
+    """Apply marketplace-side state (issue status, chat closed…) from a sync. Idempotent."""
+    conversation, _created = conversation_get_or_create(
+        account,
+        kind=update.kind,
+        external_id=update.external_id,
+        subject=update.subject,
+        buyer_login=update.buyer_login,
+        order_id=update.order_id,
+        offer_id=update.offer_id,
+    )
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        changed = []
+        old_state = conversation.marketplace_state
+        for field in ("subject", "marketplace_state", "reply_blocked_reason", "order_id", "offer_id"):
+            value = getattr(update, field)
+            if field in ("subject", "order_id", "offer_id") and not value:
+                continue
+            if getattr(conversation, field) != value:
+                setattr(conversation, field, value)
+                changed.append(field)
+        details = {**conversation.details, **update.details}
+        if details != conversation.details:
+            conversation.details = details
+            changed.append("details")
+        if changed:
+            conversation.save(update_fields=changed)
+        if "marketplace_state" in changed and old_state:
+            _event(conversation, ConversationEvent.Kind.STATE_CHANGED, old=old_state, new=conversation.marketplace_state)
+    return conversation
+
+
+def conversation_assign(conversation: Conversation, *, assignee, acting_user) -> Conversation:
+    if assignee is not None and not assignee.memberships.filter(organization_id=conversation.organization_id).exists():
+        raise PermissionError("The assignee is not a member of this organization")
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if conversation.assignee_id == (assignee.pk if assignee else None):
+            return conversation
+        conversation.assignee = assignee
+        conversation.save(update_fields=["assignee"])
+        if assignee is None:
+            _event(conversation, ConversationEvent.Kind.UNASSIGNED, actor=acting_user)
+        else:
+            _event(
+                conversation,
+                ConversationEvent.Kind.ASSIGNED,
+                actor=acting_user,
+                assignee_id=assignee.pk,
+                assignee=assignee.get_username(),
+            )
+    return conversation
+
+
+def conversation_close(conversation: Conversation, *, acting_user) -> Conversation:
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if conversation.status == Conversation.Status.CLOSED:
+            return conversation
+        conversation.status = Conversation.Status.CLOSED
+        conversation.save(update_fields=["status"])
+        _event(conversation, ConversationEvent.Kind.CLOSED, actor=acting_user)
+    return conversation
+
+
+def conversation_reopen(conversation: Conversation, *, acting_user) -> Conversation:
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if conversation.status == Conversation.Status.OPEN:
+            return conversation
+        conversation.status = Conversation.Status.OPEN
+        conversation.snoozed_until = None
+        conversation.save(update_fields=["status", "snoozed_until"])
+        _event(conversation, ConversationEvent.Kind.REOPENED, actor=acting_user)
+    return conversation
+
+
+def conversation_mark_read(conversation: Conversation, *, user) -> None:
+    ConversationRead.objects.update_or_create(
+        user=user, conversation=conversation, defaults={"read_at": timezone.now()}
+    )
+
+
+# --- messages ----------------------------------------------------------------------------------
+
+
+def _is_clock_start(message: Message) -> bool:
+    """Only a person's inbound message starts a reply clock (rules.md §2.1)."""
+    return (
+        message.direction == Message.Direction.INBOUND
+        and message.author_type == Message.AuthorType.BUYER
+        and message.classification == Message.Classification.HUMAN
+    )
+
+
+def _is_human_reply(message: Message) -> bool:
+    """Only a delivered reply written by a person stops it (rules.md §2.1)."""
+    return (
+        message.direction == Message.Direction.OUTBOUND
+        and message.author_type == Message.AuthorType.AGENT
+        and message.delivery_status == Message.DeliveryStatus.DELIVERED
+    )
+
+
+def _conversation_apply_message(conversation_id: int, message: Message) -> Conversation:
+    """Roll a stored message into the conversation's timestamps and waiting state."""
+    conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    at = message.source_created_at
+    fields: set[str] = set()
+
+    def bump(field: str, value: datetime) -> None:
+        current = getattr(conversation, field)
+        if current is None or value > current:
+            setattr(conversation, field, value)
+            fields.add(field)
+
+    bump("last_message_at", at)
+    if message.direction == Message.Direction.INBOUND:
+        bump("last_inbound_at", at)
+        if _is_clock_start(message) and (conversation.last_reply_at is None or at > conversation.last_reply_at):
+            if conversation.awaiting_reply_since is None or at < conversation.awaiting_reply_since:
+                conversation.awaiting_reply_since = at
+                fields.add("awaiting_reply_since")
+            if conversation.status in (Conversation.Status.CLOSED, Conversation.Status.SNOOZED):
+                conversation.status = Conversation.Status.OPEN
+                conversation.snoozed_until = None
+                fields |= {"status", "snoozed_until"}
+                _event(conversation, ConversationEvent.Kind.REOPENED, reason="buyer wrote")
+    else:
+        bump("last_outbound_at", at)
+        if _is_human_reply(message):
+            bump("last_reply_at", at)
+            if conversation.awaiting_reply_since is not None and at >= conversation.awaiting_reply_since:
+                conversation.awaiting_reply_since = None
+                fields.add("awaiting_reply_since")
+    if fields:
+        conversation.save(update_fields=sorted(fields))
+    return conversation
+
+
+def message_receive(account: ChannelAccount, item: InboundMessage) -> tuple[Message, bool]:
+    """Store one message from a channel sync. Idempotent on (account, external_id)."""
+    existing = Message.objects.filter(account=account, external_id=item.external_id).first()
+    if existing is not None:
+        return existing, False
+    conversation, _ = conversation_get_or_create(
+        account,
+        kind=item.conversation_kind,
+        external_id=item.conversation_external_id,
+        subject=item.subject,
+        buyer_login=item.buyer_login,
+        buyer_email=item.buyer_email,
+        order_id=item.order_id,
+        offer_id=item.offer_id,
+    )
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                organization_id=account.organization_id,
+                account=account,
+                conversation=conversation,
+                direction=item.direction,
+                author_type=item.author_type,
+                author_name=item.author_name[:200],
+                classification=item.classification,
+                subject=item.subject[:500],
+                text=item.text,
+                html=item.html,
+                external_id=item.external_id,
+                source_created_at=item.created_at,
+                delivery_status=Message.DeliveryStatus.DELIVERED,
+                delivered_at=item.created_at,
+                raw=item.raw,
+                problems=list(item.problems),
+            )
+            for att in item.attachments:
+                Attachment.objects.create(
+                    organization_id=account.organization_id,
+                    message=message,
+                    filename=att.filename[:255],
+                    content_type=att.content_type[:200],
+                    size=att.size,
+                    external_url=att.url[:1000],
+                    external_id=att.external_id[:300],
+                    content_id=att.content_id[:300],
+                )
+            conversation = _conversation_apply_message(conversation.pk, message)
+            _fill_conversation_refs(conversation, item)
+            _sla().sla_on_message(message)
+    except IntegrityError:
+        # Another worker stored it first (concurrent sync): the unique constraint decided.
+        return Message.objects.get(account=account, external_id=item.external_id), False
+    return message, True
+
+
+def _fill_conversation_refs(conversation: Conversation, item: InboundMessage) -> None:
+    fields = []
+    if item.order_id and not conversation.order_id:
+        conversation.order_id = item.order_id
+        fields.append("order_id")
+    if item.offer_id and not conversation.offer_id:
+        conversation.offer_id = item.offer_id
+        fields.append("offer_id")
+    if item.subject and not conversation.subject:
+        conversation.subject = item.subject[:500]
+        fields.append("subject")
+    if fields:
+        conversation.save(update_fields=fields)
+
+
+def message_reply_create(
+    conversation: Conversation,
+    *,
+    text: str,
+    acting_user: AbstractBaseUser | None,
+    author_type: str = Message.AuthorType.AGENT,
+    idempotency_key=None,
+) -> tuple[Message, bool]:
+    """Store a reply as PENDING and enqueue its delivery after commit (the outbox).
+
+    With an idempotency key, a repeated call returns the first reply instead of a second one.
+    """
+    text = text.strip()
+    if not text:
+        raise ValueError("A reply needs text")
+    if conversation.reply_blocked_reason:
+        raise PermissionError(conversation.reply_blocked_reason)
+    if idempotency_key is not None:
+        existing = Message.objects.filter(
+            idempotency_key=idempotency_key, organization_id=conversation.organization_id
+        ).first()
+        if existing:
+            return existing, False
+    now = timezone.now()
+    kwargs = {"idempotency_key": idempotency_key} if idempotency_key is not None else {}
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                organization_id=conversation.organization_id,
+                account_id=conversation.account_id,
+                conversation=conversation,
+                direction=Message.Direction.OUTBOUND,
+                author_type=author_type,
+                author_user=acting_user,
+                author_name=(acting_user.get_full_name() or acting_user.get_username()) if acting_user else "",
+                text=text,
+                source_created_at=now,
+                created_at=now,
+                delivery_status=Message.DeliveryStatus.PENDING,
+                **kwargs,
+            )
+            _event(conversation, ConversationEvent.Kind.REPLY_QUEUED, actor=acting_user, message_id=message.pk)
+            if conversation.assignee_id is None and acting_user is not None:
+                Conversation.objects.filter(pk=conversation.pk, assignee__isnull=True).update(assignee=acting_user)
+            transaction.on_commit(lambda: message_delivery_enqueue(message.pk))
+    except IntegrityError:
+        return Message.objects.get(idempotency_key=idempotency_key, organization_id=conversation.organization_id), False
+    return message, True
+
+
+def message_delivery_enqueue(message_id: int) -> None:
+    try:
+        current_app.send_task(DELIVER_TASK, args=[message_id])
+    except Exception:  # broker down: the outbox sweep (beat) picks the message up later
+        logger.warning("could not enqueue delivery of message %s; the outbox sweep will retry", message_id)
+
+
+def message_mark_delivered(message_id: int, *, external_id: str, delivered_at: datetime) -> Message | None:
+    """Outbox: SENDING → DELIVERED, attach the provider id. Idempotent."""
+    with transaction.atomic():
+        message = Message.objects.select_for_update().get(pk=message_id)
+        if message.delivery_status == Message.DeliveryStatus.DELIVERED:
+            return message
+        # A sync may have stored the provider's copy before we got here: fold it into ours.
+        Message.objects.filter(account_id=message.account_id, external_id=external_id).exclude(pk=message.pk).delete()
+        message.external_id = external_id
+        message.delivery_status = Message.DeliveryStatus.DELIVERED
+        message.delivered_at = delivered_at
+        message.source_created_at = delivered_at
+        message.failure_reason = ""
+        message.next_attempt_at = None
+        message.save(
+            update_fields=[
+                "external_id",
+                "delivery_status",
+                "delivered_at",
+                "source_created_at",
+                "failure_reason",
+                "next_attempt_at",
+            ]
+        )
+        conversation = _conversation_apply_message(message.conversation_id, message)
+        _event(conversation, ConversationEvent.Kind.REPLY_DELIVERED, actor=message.author_user, message_id=message.pk)
+        _sla().sla_on_message(message)
+    return message
+
+
+def message_mark_failed(message_id: int, *, reason: str) -> None:
+    with transaction.atomic():
+        message = Message.objects.select_for_update().get(pk=message_id)
+        if message.delivery_status in (Message.DeliveryStatus.DELIVERED, Message.DeliveryStatus.FAILED):
+            return
+        message.delivery_status = Message.DeliveryStatus.FAILED
+        message.failure_reason = reason
+        message.next_attempt_at = None
+        message.save(update_fields=["delivery_status", "failure_reason", "next_attempt_at"])
+        _event(
+            message.conversation,
+            ConversationEvent.Kind.REPLY_FAILED,
+            actor=message.author_user,
+            message_id=message.pk,
+            reason=reason,
+        )
+
+
+def message_retry(message: Message, *, acting_user) -> Message:
+    """An agent retries a failed reply: back to PENDING and enqueued again."""
+    updated = Message.objects.filter(pk=message.pk, delivery_status=Message.DeliveryStatus.FAILED).update(
+        delivery_status=Message.DeliveryStatus.PENDING, failure_reason="", next_attempt_at=None
+    )
+    if updated:
+        transaction.on_commit(lambda: message_delivery_enqueue(message.pk))
+    message.refresh_from_db()
+    return message

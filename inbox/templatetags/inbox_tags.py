@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import template
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+register = template.Library()
+
+
+@register.filter
+def duration_since(value: datetime | None) -> str:
+    """Compact elapsed time: "45 min", "3 h 20 min", "2 d 4 h"."""
+    if not value:
+        return ""
+    seconds = max(int((timezone.now() - value).total_seconds()), 0)
+    minutes, hours, days = seconds // 60 % 60, seconds // 3600 % 24, seconds // 86400
+    if days:
+        return _("%(d)s d %(h)s h") % {"d": days, "h": hours}
+    if hours:
+        return _("%(h)s h %(m)s min") % {"h": hours, "m": minutes}
+    return _("%(m)s min") % {"m": minutes}

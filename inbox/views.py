@@ -1,0 +1,236 @@
+"""HTML views (htmx). Each view parses input, calls one service or selector, and renders.
+
+A full request renders the whole page; an htmx request renders only the partial it targets
+(`template.html#partial`), so the same view serves both.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import messages as flash
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from . import selectors, services
+from .forms import AssignForm, ReplyForm
+from .models import Conversation, Message
+
+
+def member_required(view):
+    """Signed in and a member of an organization; `request.membership` is then set."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if request.membership is None:
+            raise Http404("No workspace")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def lead_required(view):
+    @member_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not request.membership.is_lead:
+            raise Http404("Leads only")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _list_params(request: HttpRequest) -> dict:
+    filter_name = request.GET.get("filter", "awaiting")
+    if filter_name not in selectors.FILTERS:
+        filter_name = "awaiting"
+    kind = request.GET.get("kind", "")
+    if kind not in Conversation.Kind.values:
+        kind = ""
+    return {"filter_name": filter_name, "kind": kind}
+
+
+def _list_context(request: HttpRequest, params: dict) -> dict:
+    org = request.membership.organization
+    return {
+        "conversations": selectors.conversation_list(organization=org, user=request.user, **params),
+        "counts": selectors.conversation_counts(organization=org, user=request.user),
+        "filter_name": params["filter_name"],
+        "kind": params["kind"],
+        "filters": [
+            ("awaiting", _("Awaiting reply")),
+            ("mine", _("Mine")),
+            ("unassigned", _("Unassigned")),
+            ("all", _("All")),
+            ("closed", _("Closed")),
+        ],
+        "query_string": request.GET.urlencode(),
+    }
+
+
+def _conversation_context(request: HttpRequest, conversation: Conversation) -> dict:
+    org = request.membership.organization
+    return {
+        "conversation": conversation,
+        "thread": selectors.message_list_for_conversation(conversation),
+        "members": selectors.organization_members(organization=org),
+        "related": selectors.contact_conversations(conversation),
+        "reply_form": ReplyForm(),
+    }
+
+
+@require_GET
+@member_required
+def conversation_list(request: HttpRequest) -> HttpResponse:
+    params = _list_params(request)
+    context = _list_context(request, params)
+    if request.htmx and request.htmx.target == "conversation-list":
+        return render(request, "inbox/inbox.html#conversation-list", context)
+    return render(request, "inbox/inbox.html", context)
+
+
+@require_GET
+@member_required
+def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = selectors.conversation_get(organization=request.membership.organization, pk=pk)
+    services.conversation_mark_read(conversation, user=request.user)
+    context = _conversation_context(request, conversation)
+    if request.htmx and not request.htmx.boosted:
+        return render(request, "inbox/inbox.html#conversation-pane", context)
+    context.update(_list_context(request, _list_params(request)))
+    return render(request, "inbox/inbox.html", context)
+
+
+@require_GET
+@member_required
+def conversation_thread(request: HttpRequest, pk: int) -> HttpResponse:
+    """The message thread alone (polled while a reply is on its way, and for new buyer messages)."""
+    conversation = selectors.conversation_get(organization=request.membership.organization, pk=pk)
+    return render(request, "inbox/inbox.html#message-thread", _conversation_context(request, conversation))
+
+
+def _pane(request: HttpRequest, conversation: Conversation, *, status: int = 200) -> HttpResponse:
+    conversation.refresh_from_db()
+    response = render(
+        request, "inbox/inbox.html#conversation-pane", _conversation_context(request, conversation), status=status
+    )
+    response["HX-Trigger"] = "conversation-changed"
+    return response
+
+
+@require_POST
+@member_required
+def conversation_reply(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = selectors.conversation_get(organization=request.membership.organization, pk=pk)
+    form = ReplyForm(request.POST)
+    if not form.is_valid():
+        context = _conversation_context(request, conversation)
+        context["reply_form"] = form
+        return render(request, "inbox/inbox.html#conversation-pane", context, status=422)
+    try:
+        services.message_reply_create(
+            conversation,
+            text=form.cleaned_data["text"],
+            acting_user=request.user,
+            idempotency_key=form.cleaned_data.get("idempotency_key"),
+        )
+    except PermissionError as exc:
+        form.add_error(None, str(exc))
+        context = _conversation_context(request, conversation)
+        context["reply_form"] = form
+        return render(request, "inbox/inbox.html#conversation-pane", context, status=409)
+    if not request.htmx:
+        return redirect("inbox:conversation-detail", pk=conversation.pk)
+    return _pane(request, conversation)
+
+
+@require_POST
+@member_required
+def conversation_assign(request: HttpRequest, pk: int) -> HttpResponse:
+    org = request.membership.organization
+    conversation = selectors.conversation_get(organization=org, pk=pk)
+    form = AssignForm(request.POST, organization=org, user=request.user)
+    if form.is_valid():
+        services.conversation_assign(conversation, assignee=form.cleaned_data["assignee"], acting_user=request.user)
+    if not request.htmx:
+        return redirect("inbox:conversation-detail", pk=conversation.pk)
+    return _pane(request, conversation)
+
+
+@require_POST
+@member_required
+def conversation_close(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = selectors.conversation_get(organization=request.membership.organization, pk=pk)
+    services.conversation_close(conversation, acting_user=request.user)
+    if not request.htmx:
+        return redirect("inbox:conversation-detail", pk=conversation.pk)
+    return _pane(request, conversation)
+
+
+@require_POST
+@member_required
+def conversation_reopen(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = selectors.conversation_get(organization=request.membership.organization, pk=pk)
+    services.conversation_reopen(conversation, acting_user=request.user)
+    if not request.htmx:
+        return redirect("inbox:conversation-detail", pk=conversation.pk)
+    return _pane(request, conversation)
+
+
+@require_POST
+@member_required
+def message_retry(request: HttpRequest, pk: int, message_pk: int) -> HttpResponse:
+    conversation = selectors.conversation_get(organization=request.membership.organization, pk=pk)
+    message = conversation.messages.filter(pk=message_pk, direction=Message.Direction.OUTBOUND).first()
+    if message is None:
+        raise Http404
+    services.message_retry(message, acting_user=request.user)
+    if not request.htmx:
+        return redirect("inbox:conversation-detail", pk=conversation.pk)
+    return _pane(request, conversation)
+
+
+# --- channel accounts --------------------------------------------------------------------------
+
+
+@require_GET
+@member_required
+def account_list(request: HttpRequest) -> HttpResponse:
+    accounts = selectors.channel_account_list(organization=request.membership.organization)
+    if request.htmx and request.htmx.target == "account-list":
+        return render(request, "inbox/accounts.html#account-list", {"accounts": accounts})
+    return render(request, "inbox/accounts.html", {"accounts": accounts})
+
+
+@require_POST
+@lead_required
+def account_connect_allegro(request: HttpRequest) -> HttpResponse:
+    from integrations.allegro.connect import allegro_connect_start
+    from integrations.contracts import ChannelError
+    from integrations.tasks import allegro_connect_poll
+
+    try:
+        account = allegro_connect_start(
+            organization=request.membership.organization, name=request.POST.get("name", "").strip()[:200]
+        )
+    except ChannelError as exc:
+        flash.error(request, _("Could not start the Allegro authorization: %(reason)s") % {"reason": exc.user_message})
+        return redirect("inbox:account-list")
+    allegro_connect_poll.apply_async(args=[account.pk], countdown=int(account.connect_state.get("interval", 5)))
+    return redirect(reverse("inbox:account-list") + f"#account-{account.pk}")
+
+
+@require_POST
+@lead_required
+def account_sync_now(request: HttpRequest, pk: int) -> HttpResponse:
+    from integrations.tasks import channel_account_sync
+
+    account = selectors.channel_account_get(organization=request.membership.organization, pk=pk)
+    channel_account_sync.delay(account.pk)
+    flash.success(request, _("Synchronisation of %(name)s started.") % {"name": account.name})
+    return redirect("inbox:account-list")

@@ -1,0 +1,156 @@
+"""The one interface between the inbox and every channel (Allegro, e-mail).
+
+The inbox sees only these vendor-neutral dataclasses; each channel lives in its own folder in
+integrations/ behind a `ChannelAdapter`. See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from inbox.models import ChannelAccount, Message
+
+
+class ChannelError(Exception):
+    """A channel operation failed. `permanent` errors are not retried."""
+
+    permanent: bool = False
+
+    def __init__(self, message: str, *, user_message: str = "", status: int | None = None, code: str = ""):
+        super().__init__(message)
+        self.user_message = user_message or message
+        self.status = status
+        self.code = code
+
+
+class TransientChannelError(ChannelError):
+    permanent = False
+
+
+class PermanentChannelError(ChannelError):
+    permanent = True
+
+
+class AuthorizationLost(PermanentChannelError):
+    """The account's authorization is gone (refresh failed); the owner must reconnect it."""
+
+
+@dataclass(frozen=True)
+class InboundAttachment:
+    filename: str
+    content_type: str = "application/octet-stream"
+    size: int = 0
+    url: str = ""
+    external_id: str = ""
+    content_id: str = ""
+    payload: bytes | None = None
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One message as a channel delivered it, already mapped to our vocabulary."""
+
+    external_id: str
+    conversation_external_id: str
+    conversation_kind: str  # inbox.models.Conversation.Kind value
+    direction: str  # "in" | "out"
+    author_type: str  # inbox.models.Message.AuthorType value
+    created_at: datetime
+    text: str
+    author_name: str = ""
+    subject: str = ""
+    html: str = ""
+    classification: str = "human"
+    # The buyer behind the conversation (login, masked address, …) for the contact record.
+    buyer_login: str = ""
+    buyer_id: str = ""
+    buyer_email: str = ""
+    order_id: str = ""
+    offer_id: str = ""
+    attachments: tuple[InboundAttachment, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConversationUpdate:
+    """Marketplace-side state of a conversation (e.g. an issue's status), applied on sync."""
+
+    external_id: str
+    kind: str
+    subject: str = ""
+    marketplace_state: str = ""
+    reply_blocked_reason: str = ""
+    buyer_login: str = ""
+    order_id: str = ""
+    offer_id: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FetchResult:
+    """What one sync found. `cursor` is saved only after every item has been stored."""
+
+    items: Iterator[InboundMessage] | list[InboundMessage]
+    cursor: dict[str, Any]
+    conversations: list[ConversationUpdate] = field(default_factory=list)
+    http_calls: int = 0
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    message_id: int
+    idempotency_key: str
+    conversation_external_id: str
+    conversation_kind: str
+    text: str
+    buyer_login: str = ""
+    order_id: str = ""
+    subject: str = ""
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+    is_automatic: bool = False
+    attempt_started_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SendReceipt:
+    external_id: str
+    sent_at: datetime
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+class ChannelAdapter(Protocol):
+    kind: ClassVar[str]
+
+    def __init__(self, account: ChannelAccount) -> None: ...
+
+    def fetch(self, *, cursor: dict[str, Any]) -> FetchResult:
+        """New inbound (and externally written outbound) items since `cursor`, and the next cursor."""
+
+    def send(self, message: OutboundMessage) -> SendReceipt:
+        """Deliver one reply; raise ChannelError (permanent or transient) on failure."""
+
+    def find_sent(self, message: OutboundMessage) -> SendReceipt | None:
+        """After a crash mid-send: the provider's copy of this reply if it did go out, else None."""
+
+
+def outbound_from_message(message: Message) -> OutboundMessage:
+    conversation = message.conversation
+    details = conversation.details or {}
+    return OutboundMessage(
+        message_id=message.pk,
+        idempotency_key=str(message.idempotency_key),
+        conversation_external_id=conversation.external_id,
+        conversation_kind=conversation.kind,
+        text=message.text,
+        buyer_login=details.get("buyer_login", ""),
+        order_id=conversation.order_id,
+        subject=conversation.subject,
+        is_automatic=message.author_type == "automation",
+        attempt_started_at=message.sending_started_at,
+    )

@@ -1,0 +1,47 @@
+"""Celery interfaces of integrations/: thin, ids only; the work is in services.py."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(acks_late=True)
+def channel_account_sync(account_id: int) -> int:
+    run = services.channel_account_sync(account_id)
+    return run.new_messages if run else 0
+
+
+@shared_task
+def channel_accounts_poll() -> int:
+    ids = services.channel_accounts_due_for_sync()
+    for account_id in ids:
+        channel_account_sync.delay(account_id)
+    return len(ids)
+
+
+@shared_task(acks_late=True)
+def outbound_message_deliver(message_id: int) -> str:
+    return services.outbound_message_deliver(message_id)
+
+
+@shared_task
+def outbound_messages_retry() -> int:
+    ids = services.outbound_messages_sweep()
+    for message_id in ids:
+        outbound_message_deliver.delay(message_id)
+    return len(ids)
+
+
+@shared_task(acks_late=True)
+def allegro_connect_poll(account_id: int) -> str:
+    """Poll the device-flow token endpoint until approved; countdowns stay at seconds (≪ visibility timeout)."""
+    from .allegro.connect import allegro_connect_poll as poll
+
+    state, wait = poll(account_id)
+    if state == "pending":
+        allegro_connect_poll.apply_async(args=[account_id], countdown=wait)
+    elif state == "connected":
+        channel_account_sync.delay(account_id)
+    return state
