@@ -314,6 +314,7 @@ def message_receive(account: ChannelAccount, item: InboundMessage) -> tuple[Mess
                 )
             conversation = _conversation_apply_message(conversation.pk, message)
             _fill_conversation_refs(conversation, item)
+            message.conversation = conversation
             _sla().sla_on_message(message)
     except IntegrityError:
         # Another worker stored it first (concurrent sync): the unique constraint decided.

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+
+from inbox import services
+from inbox.models import Conversation, Message
+from integrations.contracts import InboundMessage
+
+
+@pytest.fixture
+def conversation(account):
+    item = InboundMessage(
+        external_id="m-1",
+        conversation_external_id="thread-1",
+        conversation_kind="message",
+        direction="in",
+        author_type="buyer",
+        created_at=timezone.now() - timedelta(hours=2),
+        text="Czy pralka jest dostępna od ręki?",
+        buyer_login="pani_ania",
+        offer_id="1234567890",
+    )
+    message, _ = services.message_receive(account, item)
+    return message.conversation
+
+
+def test_login_required(client):
+    response = client.get(reverse("inbox:conversation-list"))
+    assert response.status_code == 302
+    assert "/login/" in response["Location"]
+
+
+def test_the_inbox_lists_waiting_conversations_in_polish(client, alice, conversation):
+    client.force_login(alice)
+    response = client.get(reverse("inbox:conversation-list"))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "pani_ania" in body
+    assert "Oczekuje na odpowiedź" in body  # Polish is the default language
+    assert 'class="row unread' in body
+
+
+def test_the_list_partial_is_served_to_htmx(client, alice, conversation):
+    client.force_login(alice)
+    response = client.get(
+        reverse("inbox:conversation-list") + "?filter=all", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="conversation-list"
+    )
+    body = response.content.decode()
+    assert body.lstrip().startswith('<ul id="conversation-list"')
+    assert "<html" not in body
+
+
+def test_english_is_available(client, alice, conversation):
+    client.force_login(alice)
+    client.cookies["django_language"] = "en"
+    body = client.get(reverse("inbox:conversation-list")).content.decode()
+    assert "Awaiting reply" in body
+
+
+def test_opening_a_conversation_marks_it_read(client, alice, conversation):
+    client.force_login(alice)
+    response = client.get(reverse("inbox:conversation-detail", args=[conversation.pk]))
+    assert "Czy pralka jest dostępna od ręki?" in response.content.decode()
+    body = client.get(reverse("inbox:conversation-list")).content.decode()
+    assert 'class="row unread' not in body
+
+
+def test_reply_over_htmx_stores_a_pending_reply_and_returns_the_pane(client, alice, conversation):
+    client.force_login(alice)
+    response = client.post(
+        reverse("inbox:conversation-reply", args=[conversation.pk]),
+        {"text": "Tak, wysyłamy jeszcze dziś."},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.lstrip().startswith('<section id="conversation-pane"')
+    reply = Message.objects.get(direction="out")
+    assert reply.delivery_status == Message.DeliveryStatus.PENDING
+    assert reply.author_user == alice
+    assert 'data-delivery="pending"' in body
+
+
+def test_an_empty_reply_is_refused_with_a_message(client, alice, conversation):
+    client.force_login(alice)
+    response = client.post(
+        reverse("inbox:conversation-reply", args=[conversation.pk]), {"text": "  "}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 422
+    assert not Message.objects.filter(direction="out").exists()
+
+
+def test_assign_close_and_reopen(client, alice, bob, conversation):
+    client.force_login(alice)
+    client.post(reverse("inbox:conversation-assign", args=[conversation.pk]), {"assignee": bob.pk}, HTTP_HX_REQUEST="true")
+    conversation.refresh_from_db()
+    assert conversation.assignee == bob
+    client.post(reverse("inbox:conversation-close", args=[conversation.pk]), HTTP_HX_REQUEST="true")
+    conversation.refresh_from_db()
+    assert conversation.status == Conversation.Status.CLOSED
+    client.post(reverse("inbox:conversation-reopen", args=[conversation.pk]), HTTP_HX_REQUEST="true")
+    conversation.refresh_from_db()
+    assert conversation.status == Conversation.Status.OPEN
+    kinds = list(conversation.events.values_list("kind", "actor__username"))
+    assert ("assigned", "alice") in kinds and ("closed", "alice") in kinds and ("reopened", "alice") in kinds
+
+
+def test_agents_cannot_connect_accounts(client, alice):
+    client.force_login(alice)
+    assert client.post(reverse("inbox:account-connect-allegro")).status_code == 404
+
+
+def _all_url_patterns(resolver=None, prefix=""):
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            namespace = entry.namespace
+            if namespace in (None, "admin") and entry.app_name == "admin":
+                continue
+            yield from _all_url_patterns(entry, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern), entry
+
+
+def _object_urls(conversation, account):
+    """Every URL of the app that names an object, filled with `org`'s objects."""
+    reply = Message.objects.filter(conversation=conversation).first()
+    values = {"pk": conversation.pk, "message_pk": reply.pk}
+    urls = []
+    for route, pattern in _all_url_patterns():
+        if "<" not in route:
+            continue
+        path = route
+        for name in pattern.pattern.converters:
+            value = values[name]
+            if "accounts/<int:pk>" in route:
+                value = account.pk
+            path = path.replace(f"<int:{name}>", str(value))
+        urls.append("/" + path)
+    return urls
+
+
+def test_an_outsider_gets_404_on_every_object_url_and_api(client, charlie, conversation, account):
+    urls = _object_urls(conversation, account)
+    assert len(urls) >= 8, urls  # the enumeration found the app's URLs
+    client.force_login(charlie)
+    for url in urls:
+        for method in ("get", "post"):
+            response = getattr(client, method)(url)
+            assert response.status_code in (404, 405), (method, url, response.status_code)
+            if response.status_code == 405:
+                continue
+    # And nothing of org's shows in the outsider's own lists.
+    assert "pani_ania" not in client.get(reverse("inbox:conversation-list") + "?filter=all").content.decode()
+    assert client.get("/api/v1/conversations/").json() == {"results": []}
