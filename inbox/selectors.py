@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from .models import ChannelAccount, Conversation, ConversationEvent, ConversationRead, Message, Organization
 
@@ -23,9 +26,26 @@ def _filter_q(name: str, user) -> Q:
 
 
 def conversation_list(
-    *, organization: Organization, user, filter_name: str = "awaiting", kind: str = "", limit: int = 50
+    *,
+    organization: Organization,
+    user,
+    filter_name: str = "awaiting",
+    kind: str = "",
+    due_within: float | None = None,
+    limit: int = 50,
+    now: datetime | None = None,
 ) -> QuerySet[Conversation]:
-    """Rows for the inbox list; waiting conversations first, the longest wait on top."""
+    """Rows for the inbox list, with each row's open reply clocks prefetched (`sla_open_clocks`).
+
+    "awaiting" is sorted by the marketplace deadline, soonest (or most overdue) first; `due_within`
+    (hours) keeps only conversations whose marketplace deadline is at most that far away, overdue
+    ones included, and sorts them the same way. Both join the open marketplace clock and walk the
+    partial index `slaclock_org_open_due_idx` (organization, due_at) in order, so a page reads about
+    `limit` index entries at any number of conversations. A constant number of queries: the rows
+    and one prefetch of the clocks.
+    """
+    from sla import selectors as sla_selectors
+
     if filter_name not in FILTERS:
         filter_name = "awaiting"
     qs = Conversation.objects.filter(organization=organization).filter(_filter_q(filter_name, user))
@@ -33,18 +53,35 @@ def conversation_list(
         qs = qs.filter(kind=kind)
     read = ConversationRead.objects.filter(conversation=OuterRef("pk"), user=user, read_at__gte=OuterRef("last_inbound_at"))
     qs = qs.select_related("account", "assignee", "contact").annotate(is_read=Exists(read))
-    if filter_name == "awaiting":
-        qs = qs.order_by("awaiting_reply_since", "id")
+    qs = qs.prefetch_related(sla_selectors.sla_open_clocks_prefetch())
+    if filter_name == "awaiting" or due_within is not None:
+        due_before = (now or timezone.now()) + timedelta(hours=due_within) if due_within is not None else None
+        # One filter() call: the ordering below reuses this join.
+        qs = qs.filter(sla_selectors.sla_open_marketplace_q(organization=organization, due_before=due_before))
+        qs = qs.order_by("sla_clocks__due_at", "id")
     else:
         qs = qs.order_by("-last_message_at", "-id")
     return qs[:limit]
 
 
-def conversation_counts(*, organization: Organization, user) -> dict[str, int]:
-    """The count beside each filter, in one query."""
-    return Conversation.objects.filter(organization=organization).aggregate(
+def conversation_counts(
+    *, organization: Organization, user, due_within: float = 4, now: datetime | None = None
+) -> dict[str, int]:
+    """The count beside each filter (one query), and how many waiting conversations are due within
+    `due_within` hours or overdue ("due_soon", one query over the open-clock index)."""
+    from sla import selectors as sla_selectors
+
+    counts = Conversation.objects.filter(organization=organization).aggregate(
         **{name: Count("id", filter=_filter_q(name, user)) for name in FILTERS if name != "all"}
     )
+    due_before = (now or timezone.now()) + timedelta(hours=due_within)
+    counts["due_soon"] = (
+        Conversation.objects.filter(organization=organization)
+        .filter(_filter_q("awaiting", user))
+        .filter(sla_selectors.sla_open_marketplace_q(organization=organization, due_before=due_before))
+        .count()
+    )
+    return counts
 
 
 def conversation_get(*, organization: Organization, pk: int) -> Conversation:

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from integrations.contracts import ConversationUpdate, InboundMessage
+from sla.rules import is_clock_start, is_human_reply
 
 from .models import (
     Attachment,
@@ -212,22 +213,9 @@ def conversation_mark_read(conversation: Conversation, *, user) -> None:
 # --- messages ----------------------------------------------------------------------------------
 
 
-def _is_clock_start(message: Message) -> bool:
-    """Only a person's inbound message starts a reply clock (rules.md §2.1)."""
-    return (
-        message.direction == Message.Direction.INBOUND
-        and message.author_type == Message.AuthorType.BUYER
-        and message.classification == Message.Classification.HUMAN
-    )
-
-
-def _is_human_reply(message: Message) -> bool:
-    """Only a delivered reply written by a person stops it (rules.md §2.1)."""
-    return (
-        message.direction == Message.Direction.OUTBOUND
-        and message.author_type == Message.AuthorType.AGENT
-        and message.delivery_status == Message.DeliveryStatus.DELIVERED
-    )
+# The clock rules (rules.md §2.1) live in sla.rules, shared with the SLA engine and its replay.
+_is_clock_start = is_clock_start
+_is_human_reply = is_human_reply
 
 
 def _conversation_apply_message(conversation_id: int, message: Message) -> Conversation:

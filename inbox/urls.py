@@ -1,5 +1,7 @@
 from django.urls import path
 
+from sla import views as sla_views
+
 from . import views
 
 app_name = "inbox"
@@ -13,7 +15,18 @@ urlpatterns = [
     path("c/<int:pk>/close/", views.conversation_close, name="conversation-close"),
     path("c/<int:pk>/reopen/", views.conversation_reopen, name="conversation-reopen"),
     path("c/<int:pk>/messages/<int:message_pk>/retry/", views.message_retry, name="message-retry"),
+    path(
+        "c/<int:pk>/no-reply-needed/", views.conversation_no_reply_needed, name="conversation-no-reply-needed"
+    ),
     path("accounts/", views.account_list, name="account-list"),
     path("accounts/connect/allegro/", views.account_connect_allegro, name="account-connect-allegro"),
     path("accounts/<int:pk>/sync/", views.account_sync_now, name="account-sync"),
+    # Reply deadlines (sla/views.py).
+    path("sla/policies/", sla_views.policy_list, name="sla-policies"),
+    path("sla/policies/days-off/", sla_views.day_off_add, name="sla-day-off-add"),
+    path("sla/policies/days-off/<int:pk>/delete/", sla_views.day_off_delete, name="sla-day-off-delete"),
+    path("sla/alerts/", sla_views.alert_list, name="sla-alerts"),
+    path("sla/alerts/read/", sla_views.alerts_read, name="sla-alerts-read"),
+    path("sla/alerts/<int:pk>/read/", sla_views.alert_read, name="sla-alert-read"),
+    path("sla/metrics/", sla_views.metrics_board, name="sla-metrics"),
 ]

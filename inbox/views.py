@@ -52,16 +52,33 @@ def _list_params(request: HttpRequest) -> dict:
     kind = request.GET.get("kind", "")
     if kind not in Conversation.Kind.values:
         kind = ""
-    return {"filter_name": filter_name, "kind": kind}
+    # "Breaching within N hours" (overdue included), e.g. ?due_within=4.
+    try:
+        due_within = float(request.GET.get("due_within", ""))
+    except ValueError:
+        due_within = None
+    if due_within is not None and not 0 <= due_within <= 24 * 30:
+        due_within = None
+    return {"filter_name": filter_name, "kind": kind, "due_within": due_within}
+
+
+DUE_WITHIN_CHOICES = (1, 4, 24)
 
 
 def _list_context(request: HttpRequest, params: dict) -> dict:
+    from sla import selectors as sla_selectors
+
     org = request.membership.organization
+    due_within = params["due_within"]
     return {
         "conversations": selectors.conversation_list(organization=org, user=request.user, **params),
         "counts": selectors.conversation_counts(organization=org, user=request.user),
+        "alerts_unread": sla_selectors.sla_alert_unread_count(user=request.user, organization=org),
         "filter_name": params["filter_name"],
         "kind": params["kind"],
+        # As written in URLs: "4" rather than "4.0".
+        "due_within": "" if due_within is None else f"{due_within:g}",
+        "due_within_choices": [(str(h), _("≤ %(h)s h") % {"h": h}) for h in DUE_WITHIN_CHOICES],
         "filters": [
             ("awaiting", _("Awaiting reply")),
             ("mine", _("Mine")),
@@ -74,6 +91,9 @@ def _list_context(request: HttpRequest, params: dict) -> dict:
 
 
 def _conversation_context(request: HttpRequest, conversation: Conversation) -> dict:
+    from sla import selectors as sla_selectors
+    from sla.forms import NoReplyNeededForm
+
     org = request.membership.organization
     return {
         "conversation": conversation,
@@ -81,6 +101,9 @@ def _conversation_context(request: HttpRequest, conversation: Conversation) -> d
         "members": selectors.organization_members(organization=org),
         "related": selectors.contact_conversations(conversation),
         "reply_form": ReplyForm(),
+        "sla_clocks": sla_selectors.sla_open_clocks(conversation),
+        "sla_last_record": sla_selectors.sla_last_record(conversation),
+        "no_reply_form": NoReplyNeededForm(),
     }
 
 
@@ -177,6 +200,26 @@ def conversation_close(request: HttpRequest, pk: int) -> HttpResponse:
 def conversation_reopen(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.conversation_get(organization=request.membership.organization, pk=pk)
     services.conversation_reopen(conversation, acting_user=request.user)
+    if not request.htmx:
+        return redirect("inbox:conversation-detail", pk=conversation.pk)
+    return _pane(request, conversation)
+
+
+@require_POST
+@member_required
+def conversation_no_reply_needed(request: HttpRequest, pk: int) -> HttpResponse:
+    """An agent decides no reply is needed (audited, with a reason): the reply clocks stop."""
+    from sla import services as sla_services
+    from sla.forms import NoReplyNeededForm
+
+    conversation = selectors.conversation_get(organization=request.membership.organization, pk=pk)
+    form = NoReplyNeededForm(request.POST)
+    if not form.is_valid():
+        context = _conversation_context(request, conversation)
+        context["no_reply_form"] = form
+        return render(request, "inbox/inbox.html#conversation-pane", context, status=422)
+    reason = form.cleaned_data["reason"]
+    sla_services.sla_no_reply_needed(conversation, reason=reason, acting_user=request.user)
     if not request.htmx:
         return redirect("inbox:conversation-detail", pk=conversation.pk)
     return _pane(request, conversation)

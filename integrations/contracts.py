@@ -114,7 +114,8 @@ class OutboundMessage:
     in_reply_to: str = ""
     references: tuple[str, ...] = ()
     is_automatic: bool = False
-    attempt_started_at: datetime | None = None
+    # When the reply was written: a send can only have happened after it (reconciliation).
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -152,5 +153,5 @@ def outbound_from_message(message: Message) -> OutboundMessage:
         order_id=conversation.order_id,
         subject=conversation.subject,
         is_automatic=message.author_type == "automation",
-        attempt_started_at=message.sending_started_at,
+        created_at=message.created_at,
     )

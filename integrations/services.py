@@ -79,6 +79,14 @@ def channel_account_sync(account_id: int) -> SyncRun | None:
             consecutive_failures=account.consecutive_failures + 1,
         )
         logger.warning("sync of account %s failed: %s", account.pk, exc)
+    except Exception as exc:
+        # A bug or a payload we could not handle: recorded for the owner, raised for the task log.
+        run.error = f"Internal error: {exc.__class__.__name__}"
+        ChannelAccount.objects.filter(pk=account.pk).update(
+            health=ChannelAccount.Health.ERROR, last_sync_error=run.error
+        )
+        logger.exception("sync of account %s crashed", account.pk)
+        raise
     finally:
         run.finished_at = timezone.now()
         run.save()
@@ -158,7 +166,7 @@ def outbound_messages_sweep(*, limit: int = 200) -> list[int]:
     with transaction.atomic():
         Message.objects.filter(
             delivery_status=Message.DeliveryStatus.SENDING, sending_started_at__lt=now - SENDING_STALE_AFTER
-        ).update(delivery_status=Message.DeliveryStatus.PENDING, next_attempt_at=None)
+        ).update(delivery_status=Message.DeliveryStatus.PENDING, next_attempt_at=now)
     due = Message.objects.filter(delivery_status=Message.DeliveryStatus.PENDING).filter(
         Q(next_attempt_at__isnull=True, created_at__lt=now - timedelta(seconds=20)) | Q(next_attempt_at__lte=now)
     )

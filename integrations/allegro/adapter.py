@@ -10,7 +10,7 @@ overlap — duplicates are dropped by the unique external id). The cursor is the
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from django.utils import timezone
@@ -45,12 +45,12 @@ def parse_time(value: Any) -> datetime | None:
     if parsed is None:
         return None
     if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, timezone.utc)
+        parsed = timezone.make_aware(parsed, UTC)
     return parsed
 
 
 def iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def message_to_inbound(raw: dict[str, Any], *, thread_id: str, buyer_login: str) -> InboundMessage | None:
@@ -199,7 +199,7 @@ class AllegroAdapter:
         """Our copy in the thread if an interrupted send did go out (same text, from us, after the try)."""
         if message.conversation_kind != "message":
             return None
-        after = (message.attempt_started_at or timezone.now()) - timedelta(minutes=1)
+        after = (message.created_at or timezone.now()) - timedelta(minutes=1)
         for raw in self._thread_messages(message.conversation_external_id, after):
             author = raw.get("author") or {}
             if not author.get("isInterlocutor") and raw.get("text") == message.text:

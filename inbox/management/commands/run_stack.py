@@ -124,7 +124,7 @@ class Command(BaseCommand):
                 return
             if state == "failed":
                 raise RuntimeError("the sandbox did not approve the demo device code")
-            time.sleep(max(min(wait, 2), 0.5))
+            time.sleep(max(wait, 1))
         raise RuntimeError("timed out connecting the demo Allegro account")
 
     def _banner(self, host: str, port: int) -> None:
