@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from itertools import groupby
 from datetime import timedelta
 
 from django.core.cache import cache
@@ -52,10 +53,13 @@ def channel_account_sync(account_id: int) -> SyncRun | None:
         result = adapter.fetch(cursor=account.sync_cursor or {})
         for update in result.conversations:
             inbox_services.conversation_apply_update(account, update)
-        for item in result.items:
-            _message, created = inbox_services.message_receive(account, item)
-            run.seen_messages += 1
-            run.new_messages += int(created)
+        # One transaction per conversation: a commit (WAL flush) per thread, not per message.
+        for _key, group in groupby(result.items, key=lambda i: (i.conversation_kind, i.conversation_external_id)):
+            with transaction.atomic():
+                for item in group:
+                    _message, created = inbox_services.message_receive(account, item)
+                    run.seen_messages += 1
+                    run.new_messages += int(created)
         run.http_calls = getattr(adapter, "http_calls", result.http_calls)
         run.ok = True
         ChannelAccount.objects.filter(pk=account.pk).update(

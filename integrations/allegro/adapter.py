@@ -176,7 +176,8 @@ class AllegroAdapter:
                 newest = last
         if hold_before is not None and newest is not None:
             newest = min(newest, hold_before - timedelta(milliseconds=1))
-        items.sort(key=lambda item: item.created_at)
+        # Grouped by thread (the sync stores one thread per transaction), oldest first within it.
+        items.sort(key=lambda item: (item.conversation_external_id, item.created_at))
         new_cursor = {"threads_until": iso(newest)} if newest else dict(cursor)
         return FetchResult(items=items, cursor=new_cursor, http_calls=self.client.calls)
 
