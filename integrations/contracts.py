@@ -102,6 +102,13 @@ class FetchResult:
 
 
 @dataclass(frozen=True)
+class OutboundAttachment:
+    filename: str
+    content_type: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
 class OutboundMessage:
     message_id: int
     idempotency_key: str
@@ -114,6 +121,9 @@ class OutboundMessage:
     in_reply_to: str = ""
     references: tuple[str, ...] = ()
     is_automatic: bool = False
+    attachments: tuple[OutboundAttachment, ...] = ()
+    # Which of the channel's sources the conversation came from (Conversation.details["source"]).
+    source: str = ""
     # When the reply was written: a send can only have happened after it (reconciliation).
     created_at: datetime | None = None
 
@@ -153,5 +163,11 @@ def outbound_from_message(message: Message) -> OutboundMessage:
         order_id=conversation.order_id,
         subject=conversation.subject,
         is_automatic=message.author_type == "automation",
+        attachments=tuple(
+            OutboundAttachment(filename=a.filename, content_type=a.content_type, payload=a.file.read())
+            for a in message.attachments.all()
+            if a.file
+        ),
+        source=details.get("source", ""),
         created_at=message.created_at,
     )

@@ -1,105 +1,33 @@
-"""Allegro behind the ChannelAdapter interface: Message Center threads ⇄ inbox contracts.
+"""Allegro behind the ChannelAdapter interface.
 
-Sync (allegro-api.md §3, §8): there is no event journal for messages. We page
-`/messaging/threads` (newest `lastMessageDateTime` first) and stop at the first thread not newer
-than the cursor; for each changed thread we read its messages after the cursor (with a small
-overlap — duplicates are dropped by the unique external id). The cursor is the newest
-`lastMessageDateTime` processed, held back before any message still in moderation (VERIFYING).
+An Allegro account yields conversations from several sources, each in `sources/`:
+Message Center threads (`/messaging`), discussions and claims (`/sale/issues`), and — behind
+ALLEGRO_POST_PURCHASE_THREADS — the "Problemy z zakupem" threads of the beta `/messaging`
+(announced for 2026-10-28). Each source keeps its own part of the account's cursor; replies go
+back through the source recorded in the conversation's details. The inbox sees only contracts.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+from django.conf import settings
 
 from inbox.models import ChannelAccount
-from integrations.contracts import (
-    FetchResult,
-    InboundAttachment,
-    InboundMessage,
-    OutboundMessage,
-    PermanentChannelError,
-    SendReceipt,
-)
+from integrations.contracts import FetchResult, OutboundMessage, PermanentChannelError, SendReceipt
 
 from .client import AllegroClient
+from .sources.common import Source, iso, parse_time
+from .sources.issues import SaleIssues
+from .sources.threads import MessageCenterThreads, message_to_inbound
 
 logger = logging.getLogger(__name__)
 
-THREADS_PAGE = 20  # the API's maximum (allegro-api.md §3)
-MESSAGES_PAGE = 20
-# Re-read this much before the cursor: messages can share a millisecond with the cursor.
-OVERLAP = timedelta(seconds=2)
-# Statuses a seller actually sees (VERIFYING is in moderation, BLOCKED never reaches the seller).
-VISIBLE_STATUSES = {"DELIVERED", "INTERACTING", "DISMISSED"}
+__all__ = ["AllegroAdapter", "iso", "message_to_inbound", "parse_time"]
 
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    parsed = parse_datetime(value)
-    if parsed is None:
-        return None
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, UTC)
-    return parsed
-
-
-def iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def message_to_inbound(raw: dict[str, Any], *, thread_id: str, buyer_login: str) -> InboundMessage | None:
-    """Map one Allegro `Message` to our contract. Bad payloads are kept raw with the problem noted."""
-    problems: list[str] = []
-    msg_id = raw.get("id")
-    if not isinstance(msg_id, str) or not msg_id:
-        logger.warning("allegro message without id in thread %s skipped", thread_id)
-        return None
-    created = parse_time(raw.get("createdAt"))
-    if created is None:
-        problems.append(f"createdAt missing or invalid: {raw.get('createdAt')!r}")
-        created = timezone.now()
-    author = raw.get("author") if isinstance(raw.get("author"), dict) else {}
-    is_buyer = bool(author.get("isInterlocutor"))
-    relates = raw.get("relatesTo") if isinstance(raw.get("relatesTo"), dict) else {}
-    order = (relates.get("order") or {}) if isinstance(relates.get("order"), dict) else {}
-    offer = (relates.get("offer") or {}) if isinstance(relates.get("offer"), dict) else {}
-    text = raw.get("text")
-    if not isinstance(text, str):
-        problems.append("text missing")
-        text = ""
-    attachments = []
-    for att in raw.get("attachments") or []:
-        if isinstance(att, dict) and att.get("fileName"):
-            attachments.append(
-                InboundAttachment(
-                    filename=str(att["fileName"]),
-                    content_type=str(att.get("mimeType") or "application/octet-stream"),
-                    url=str(att.get("url") or ""),
-                )
-            )
-    return InboundMessage(
-        external_id=msg_id,
-        conversation_external_id=thread_id,
-        conversation_kind="message",
-        direction="in" if is_buyer else "out",
-        author_type="buyer" if is_buyer else "agent",
-        author_name=str(author.get("login") or ""),
-        created_at=created,
-        text=text,
-        subject=str(raw.get("subject") or ""),
-        buyer_login=buyer_login,
-        order_id=str(order.get("id") or ""),
-        offer_id=str(offer.get("id") or ""),
-        attachments=tuple(attachments),
-        raw=raw,
-        problems=tuple(problems),
-    )
+# Conversations without a recorded source (older rows) are routed by their kind.
+DEFAULT_SOURCE_FOR_KIND = {"message": "messaging", "discussion": "sale_issues", "claim": "sale_issues"}
 
 
 class AllegroAdapter:
@@ -108,103 +36,43 @@ class AllegroAdapter:
     def __init__(self, account: ChannelAccount, client: AllegroClient | None = None) -> None:
         self.account = account
         self.client = client or AllegroClient(account)
+        sources: list[Source] = [MessageCenterThreads(self.client), SaleIssues(self.client)]
+        if getattr(settings, "ALLEGRO_POST_PURCHASE_THREADS", False):
+            from .sources.post_purchase import PostPurchaseThreads
+
+            sources.append(PostPurchaseThreads(self.client))
+        self.sources = {source.name: source for source in sources}
 
     @property
     def http_calls(self) -> int:
         return self.client.calls
 
-    # --- inbound ---------------------------------------------------------------------------
-
-    def _changed_threads(self, since: datetime | None) -> list[dict[str, Any]]:
-        changed: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        offset = 0
-        while True:
-            page = self.client.get("/messaging/threads", limit=THREADS_PAGE, offset=offset)
-            threads = page.get("threads") or []
-            for thread in threads:
-                last = parse_time(thread.get("lastMessageDateTime"))
-                if last is None:
-                    continue  # a thread with no message yet
-                if since is not None and last <= since:
-                    return changed
-                if thread.get("id") not in seen:
-                    seen.add(thread["id"])
-                    changed.append(thread)
-            if len(threads) < THREADS_PAGE:
-                return changed
-            offset += THREADS_PAGE
-
-    def _thread_messages(self, thread_id: str, after: datetime | None) -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            page = self.client.get(
-                f"/messaging/threads/{thread_id}/messages",
-                limit=MESSAGES_PAGE,
-                offset=offset,
-                after=iso(after) if after else None,
-            )
-            batch = page.get("messages") or []
-            messages.extend(batch)
-            if len(batch) < MESSAGES_PAGE:
-                return messages
-            offset += MESSAGES_PAGE
-
     def fetch(self, *, cursor: dict[str, Any]) -> FetchResult:
-        since = parse_time(cursor.get("threads_until"))
-        threads = self._changed_threads(since)
-        items: list[InboundMessage] = []
-        newest = since
-        hold_before: datetime | None = None
-        for thread in threads:
-            interlocutor = thread.get("interlocutor") or {}
-            login = str(interlocutor.get("login") or "")
-            after = since - OVERLAP if since else None
-            for raw in self._thread_messages(thread["id"], after):
-                status = raw.get("status")
-                created = parse_time(raw.get("createdAt"))
-                if status == "VERIFYING" and created is not None:
-                    hold_before = min(hold_before, created) if hold_before else created
-                if status not in VISIBLE_STATUSES:
-                    continue
-                item = message_to_inbound(raw, thread_id=thread["id"], buyer_login=login)
-                if item is not None:
-                    items.append(item)
-            last = parse_time(thread.get("lastMessageDateTime"))
-            if last is not None and (newest is None or last > newest):
-                newest = last
-        if hold_before is not None and newest is not None:
-            newest = min(newest, hold_before - timedelta(milliseconds=1))
-        # Grouped by thread (the sync stores one thread per transaction), oldest first within it.
-        items.sort(key=lambda item: (item.conversation_external_id, item.created_at))
-        new_cursor = {"threads_until": iso(newest)} if newest else dict(cursor)
-        return FetchResult(items=items, cursor=new_cursor, http_calls=self.client.calls)
+        result = FetchResult(items=[], cursor={})
+        for name, source in self.sources.items():
+            part = source.fetch(dict(cursor.get(name) or {}))
+            result.conversations.extend(part.updates)
+            result.items.extend(part.items)
+            result.cursor[name] = part.cursor
+        # Grouped by conversation (the sync stores one conversation per transaction), oldest first.
+        result.items.sort(key=lambda i: (i.conversation_kind, i.conversation_external_id, i.created_at))
+        result.http_calls = self.client.calls
+        return result
 
-    # --- outbound --------------------------------------------------------------------------
+    def _source_for(self, message: OutboundMessage) -> Source:
+        name = message.source or DEFAULT_SOURCE_FOR_KIND.get(message.conversation_kind, "")
+        source = self.sources.get(name)
+        if source is None:
+            raise PermanentChannelError(f"No Allegro source {name!r} for a {message.conversation_kind} reply")
+        return source
 
     def send(self, message: OutboundMessage) -> SendReceipt:
-        if message.conversation_kind != "message":
-            raise PermanentChannelError(f"Replies to {message.conversation_kind} are not supported yet")
-        body = self.client.request(
-            "POST",
-            f"/messaging/threads/{message.conversation_external_id}/messages",
-            json={"text": message.text},
-            is_message_post=True,
-        )
-        return SendReceipt(
-            external_id=body["id"], sent_at=parse_time(body.get("createdAt")) or timezone.now(), raw=body
-        )
+        return self._source_for(message).send(message)
 
     def find_sent(self, message: OutboundMessage) -> SendReceipt | None:
-        """Our copy in the thread if an interrupted send did go out (same text, from us, after the try)."""
-        if message.conversation_kind != "message":
-            return None
-        after = (message.created_at or timezone.now()) - timedelta(minutes=1)
-        for raw in self._thread_messages(message.conversation_external_id, after):
-            author = raw.get("author") or {}
-            if not author.get("isInterlocutor") and raw.get("text") == message.text:
-                return SendReceipt(
-                    external_id=raw["id"], sent_at=parse_time(raw.get("createdAt")) or timezone.now(), raw=raw
-                )
-        return None
+        return self._source_for(message).find_sent(message)
+
+    def claim_decide(self, issue_id: str, **kwargs: Any) -> dict[str, Any]:
+        issues = self.sources["sale_issues"]
+        assert isinstance(issues, SaleIssues)
+        return issues.claim_decide(issue_id, **kwargs)

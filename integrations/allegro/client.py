@@ -254,5 +254,28 @@ class AllegroClient:
         raise TransientChannelError(f"Allegro unavailable after {self.max_retries + 1} attempts: {last_error}",
                                     user_message=last_error or "Allegro jest chwilowo niedostępne.")
 
+    def upload(self, path: str, payload: bytes, content_type: str) -> Any:
+        """PUT raw bytes (attachment upload, the second step of declare + upload)."""
+        ratelimit.acquire_request_budget(settings.ALLEGRO_CLIENT_ID)
+        self.calls += 1
+        try:
+            response = self.http.put(
+                path if path.startswith("http") else f"{self.base}{path}",
+                content=payload,
+                headers={
+                    "Authorization": f"Bearer {self._access_token()}",
+                    "Accept": media_type_for(path),
+                    "Content-Type": content_type or "application/octet-stream",
+                },
+            )
+        except httpx.HTTPError as exc:
+            raise TransientChannelError(f"Attachment upload failed: {exc.__class__.__name__}") from exc
+        if response.status_code >= 300:
+            code, text = error_message(response)
+            error = TransientChannelError if response.status_code in RETRYABLE_STATUS else PermanentChannelError
+            raise error(f"Attachment upload -> {response.status_code}: {text}", user_message=text,
+                        status=response.status_code, code=code)
+        return response.json() if response.content else None
+
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})

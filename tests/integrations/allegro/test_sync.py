@@ -30,7 +30,7 @@ def test_first_sync_stores_threads_as_conversations(connected_account, allegro_s
     assert order_conv.order_id == "11111111-2222-3333-4444-555555555555"
     assert order_conv.contact.identities.get().value == "jan.kowalski"
     connected_account.refresh_from_db()
-    assert connected_account.health == "ok" and connected_account.sync_cursor["threads_until"]
+    assert connected_account.health == "ok" and connected_account.sync_cursor["messaging"]["threads_until"]
 
 
 def test_running_the_same_sync_twice_changes_nothing_and_stops_at_the_last_seen(connected_account, allegro_sandbox):

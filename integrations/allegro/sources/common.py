@@ -1,0 +1,57 @@
+"""What every Allegro source shares: time parsing and the Source interface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from integrations.contracts import ConversationUpdate, InboundMessage, OutboundMessage, SendReceipt
+
+from ..client import AllegroClient
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        return None
+    if parsed is None:
+        return None
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, UTC)
+    return parsed
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class SourceResult:
+    items: list[InboundMessage] = field(default_factory=list)
+    updates: list[ConversationUpdate] = field(default_factory=list)
+    cursor: dict[str, Any] = field(default_factory=dict)
+
+
+class Source(Protocol):
+    """One Allegro resource family that yields conversations (Message Center, issues, …).
+
+    `name` is stored in each conversation's details["source"], so replies are routed back to the
+    source the conversation came from; the inbox never sees the difference.
+    """
+
+    name: str
+
+    def __init__(self, client: AllegroClient) -> None: ...
+
+    def fetch(self, cursor: dict[str, Any]) -> SourceResult: ...
+
+    def send(self, message: OutboundMessage) -> SendReceipt: ...
+
+    def find_sent(self, message: OutboundMessage) -> SendReceipt | None: ...
