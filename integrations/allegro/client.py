@@ -1,6 +1,7 @@
 """A thin HTTP client for Allegro's REST API and OAuth endpoints (allegro-api.md §1–§2).
 
-It knows Allegro's conventions: media types (public.v1, beta.v1 for /sale/issues), the error body
+It knows Allegro's conventions: media types (public.v1, beta.v1 for /sale/issues; a caller may ask
+for another, e.g. the beta.v1 /messaging, with `media=`), the error body
 format, retries with backoff and jitter on 429/5xx/timeouts, the client-wide budget and the
 1 message POST per second per user, and token refresh (single-use rotating refresh tokens).
 It raises `integrations.contracts` errors: permanent ones (401 after a failed refresh, 403, 404,
@@ -196,8 +197,10 @@ class AllegroClient:
         params: dict[str, Any] | list[tuple[str, Any]] | None = None,
         json: Any = None,
         is_message_post: bool = False,
+        media: str | None = None,
     ) -> Any:
-        media = media_type_for(path)
+        """`media` (Accept and Content-Type) defaults to the path's media type (`media_type_for`)."""
+        media = media or media_type_for(path)
         refreshed = False
         last_error = ""
         for attempt in range(self.max_retries + 1):
@@ -277,5 +280,6 @@ class AllegroClient:
                         status=response.status_code, code=code)
         return response.json() if response.content else None
 
-    def get(self, path: str, **params: Any) -> Any:
-        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
+    def get(self, path: str, *, media: str | None = None, **params: Any) -> Any:
+        query = {k: v for k, v in params.items() if v is not None}
+        return self.request("GET", path, params=query, media=media)

@@ -4,7 +4,9 @@ Every request goes through `SandboxApp.__call__`: route matching (werkzeug), req
 fault injection, then per kind:
 
 * Allegro resources: bearer token (401) -> per-client rate limit (429) -> user context and scope
-  (403) -> `Accept` media type (406) -> per-user message-post limit (429) -> the handler.
+  (403) -> `Accept` media type (406) -> per-user message-post limit (429) -> the handler. A route
+  with an announced beta.v1 version (`Route.beta`, the 2026 /messaging; see beta_messaging.py)
+  serves that version when `Accept` asks for beta.v1, and public.v1 otherwise.
 * OAuth (`/auth/oauth/*`) and the HTML pages: their handlers in `auth.py`.
 * Control API (`/_sandbox/*`): no auth, not counted, never faulted; JSON in and out.
 
@@ -32,7 +34,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from . import auth, render
+from . import auth, beta_messaging, render
 from .errors import ApiError, ControlError, OAuthError, validation_error
 from .state import (
     CHAT_ROLES,
@@ -41,11 +43,12 @@ from .state import (
     ORDER_EVENT_ID_BASE,
     ORDER_EVENT_TYPES,
     ORDER_STATUSES,
+    POST_PURCHASE,
     SandboxState,
     iso,
     parse_iso,
 )
-from .web import JSON, MEDIA_TYPES, Ctx, Reply, accepted_types
+from .web import BETA_V1, JSON, MEDIA_TYPES, Ctx, Reply, accepted_types
 
 log = logging.getLogger("integrations.allegro.sandbox")
 
@@ -65,6 +68,14 @@ class Route:
     scope: str | None = None
     post_limited: bool = False
     any_accept: bool = False  # binary downloads: the spec's response is */*
+    # The announced beta.v1 version of the same operation, served when Accept asks for beta.v1.
+    beta: Callable[..., Any] | None = None
+
+    def served(self, request: Request) -> tuple[str, Callable[..., Any]]:
+        """(family, handler) this request gets: beta.v1 if the route has it and Accept asks for it."""
+        if self.beta is not None and BETA_V1 in accepted_types(request):
+            return "beta", self.beta
+        return self.family or "public", self.handler
 
 
 MAX_BODY = 6 * 1024 * 1024  # attachments are at most 5 MB
@@ -704,6 +715,59 @@ def c_order_event(ctx: Ctx, orderId: str) -> Reply:
     return Reply(201, {"event": render.order_event(ctx.state, event)})
 
 
+def _post_purchase_json(ctx: Ctx, thread: Any) -> dict[str, Any]:
+    return {
+        **beta_messaging.thread(ctx.state, thread),
+        "seller": thread.seller,
+        "messages": [beta_messaging.message(ctx.state, m, ctx.base_url) for m in thread.visible_messages()],
+    }
+
+
+def c_post_purchase_threads(ctx: Ctx) -> Reply:
+    """GET: the seller's POST_PURCHASE_ISSUE threads; POST {buyer, text, orderId?, subType?, seller?,
+    createdAt?}: a buyer reports a problem ("Problemy z zakupem"), which opens a new thread."""
+    if ctx.request.method == "GET":
+        seller = ctx.request.args.get("seller") or ctx.state.config.default_seller
+        threads = ctx.state.seller_threads(seller, (POST_PURCHASE,))
+        return Reply(200, {"threads": [_post_purchase_json(ctx, t) for t in threads]})
+    body = ctx.control_json()
+    thread, message = ctx.state.open_post_purchase_thread(
+        buyer=_str(body, "buyer", required=True) or "",
+        text=body.get("text"),  # type: ignore[arg-type]
+        seller=_str(body, "seller"),
+        order_id=_str(body, "orderId"),
+        sub_type=_str(body, "subType"),
+        created_at=_when(body, "createdAt"),
+    )
+    return Reply(
+        201,
+        {
+            "threadId": thread.id,
+            "thread": _post_purchase_json(ctx, thread),
+            "message": beta_messaging.message(ctx.state, message, ctx.base_url),
+        },
+    )
+
+
+def c_post_purchase_message(ctx: Ctx, threadId: str) -> Reply:
+    """{text, author?: BUYER | ALLEGRO_ADVISOR | ADMIN | SYSTEM, status?, createdAt?}."""
+    body = ctx.control_json()
+    message = ctx.state.post_purchase_write(
+        threadId,
+        body.get("text"),  # type: ignore[arg-type]
+        _str(body, "author") or "BUYER",
+        status=_str(body, "status") or "DELIVERED",
+        created_at=_when(body, "createdAt"),
+    )
+    return Reply(
+        201,
+        {
+            "message": beta_messaging.message(ctx.state, message, ctx.base_url),
+            "thread": _post_purchase_json(ctx, ctx.state.threads[threadId]),
+        },
+    )
+
+
 def c_simulate(ctx: Ctx) -> Reply:
     steps = ctx.control_json().get("steps", 1)
     if not isinstance(steps, int) or not 1 <= steps <= 10_000:
@@ -739,10 +803,24 @@ def _ctl(method: str, template: str, handler: Callable[..., Reply]) -> Route:
 
 ROUTES: tuple[Route, ...] = (
     _api("GET", "/me", me, "public", PROFILE),
-    _api("GET", "/messaging/threads", list_threads, "public", MESSAGING),
-    _api("GET", "/messaging/threads/{threadId}", get_thread, "public", MESSAGING),
+    _api("GET", "/messaging/threads", list_threads, "public", MESSAGING, beta=beta_messaging.list_threads),
+    _api(
+        "GET",
+        "/messaging/threads/{threadId}",
+        get_thread,
+        "public",
+        MESSAGING,
+        beta=beta_messaging.get_thread,
+    ),
     _api("PUT", "/messaging/threads/{threadId}/read", read_thread, "public", MESSAGING),
-    _api("GET", "/messaging/threads/{threadId}/messages", list_messages, "public", MESSAGING),
+    _api(
+        "GET",
+        "/messaging/threads/{threadId}/messages",
+        list_messages,
+        "public",
+        MESSAGING,
+        beta=beta_messaging.list_messages,
+    ),
     _api(
         "POST",
         "/messaging/threads/{threadId}/messages",
@@ -750,6 +828,7 @@ ROUTES: tuple[Route, ...] = (
         "public",
         MESSAGING,
         post_limited=True,
+        beta=beta_messaging.post_in_thread,
     ),
     _api("POST", "/messaging/messages", post_message, "public", MESSAGING, post_limited=True),
     _api("GET", "/messaging/messages/{messageId}", get_message, "public", MESSAGING),
@@ -823,6 +902,9 @@ ROUTES: tuple[Route, ...] = (
     _ctl("POST", "/_sandbox/issues/{issueId}/convert", c_issue_convert),
     _ctl("POST", "/_sandbox/orders", c_orders),
     _ctl("POST", "/_sandbox/orders/{orderId}/events", c_order_event),
+    _ctl("GET", "/_sandbox/post-purchase-threads", c_post_purchase_threads),
+    _ctl("POST", "/_sandbox/post-purchase-threads", c_post_purchase_threads),
+    _ctl("POST", "/_sandbox/post-purchase-threads/{threadId}/messages", c_post_purchase_message),
     _ctl("POST", "/_sandbox/simulate", c_simulate),
 )
 
@@ -927,7 +1009,7 @@ class SandboxApp:
             with self.state.lock:
                 reply = self._api(ctx, route, params) if route.kind == "api" else route.handler(ctx, **params)
         except OAuthError as exc:
-            media = MEDIA_TYPES.get(route.family or "")
+            media = MEDIA_TYPES.get(route.served(request)[0])
             content_type = (
                 media if media and media in accepted_types(request) else "application/json;charset=UTF-8"
             )
@@ -948,7 +1030,8 @@ class SandboxApp:
 
     def _api(self, ctx: Ctx, route: Route, params: dict[str, Any]) -> Reply:
         state = self.state
-        media = MEDIA_TYPES[route.family or "public"]
+        family, handler = route.served(ctx.request)
+        media = MEDIA_TYPES[family]
         ctx.token = state.authenticate(ctx.request.headers.get("Authorization"))
         accepts = accepted_types(ctx.request)
         if media in accepts:
@@ -975,14 +1058,14 @@ class SandboxApp:
             )
         if route.post_limited:
             state.check_post_rate(ctx.seller)
-        reply = route.handler(ctx, **params)
+        reply = handler(ctx, **params)
         if isinstance(reply.body, dict | list) and reply.content_type is None:
             reply.content_type = media
         return reply
 
     def _fault_reply(self, ctx: Ctx, route: Route | None, fault: Any) -> Reply:
         status = fault.status
-        media = MEDIA_TYPES.get(route.family or "") if route and route.kind == "api" else None
+        media = MEDIA_TYPES.get(route.served(ctx.request)[0]) if route and route.kind == "api" else None
         content_type = media if media and media in accepted_types(ctx.request) else JSON
         if fault.body is not None:
             body = fault.body

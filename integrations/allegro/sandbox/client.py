@@ -134,7 +134,7 @@ class SandboxClient:
         return self._call("GET", "/threads", seller=seller)["threads"]
 
     def sent(self, seller: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
-        """What sellers sent: messages, issue messages and claim decisions."""
+        """What sellers sent; kind: message, postPurchaseMessage, issueMessage or claimStatus."""
         return self._call("GET", "/sent", seller=seller, kind=kind)["sent"]
 
     # -- faults and counters -----------------------------------------------------------------------
@@ -266,6 +266,57 @@ class SandboxClient:
 
     def order_event(self, order_id: str, type: str) -> dict[str, Any]:
         return self._call("POST", f"/orders/{order_id}/events", {"type": type})["event"]
+
+    # -- "Problemy z zakupem" (beta.v1 /messaging, 2026; shapes in beta_messaging.py) -------------
+
+    def post_purchase_open(
+        self,
+        buyer: str,
+        text: str,
+        *,
+        order_id: str | None = None,
+        sub_type: str | None = None,
+        seller: str | None = None,
+        created_at: str | None = None,
+    ) -> dict[str, Any]:
+        """A buyer reports a problem: a new POST_PURCHASE_ISSUE thread.
+
+        Returns {"threadId", "thread", "message"} (thread and message in the beta shape).
+        """
+        return self._call(
+            "POST",
+            "/post-purchase-threads",
+            self._clean(
+                {
+                    "buyer": buyer,
+                    "text": text,
+                    "orderId": order_id,
+                    "subType": sub_type,
+                    "seller": seller,
+                    "createdAt": created_at,
+                }
+            ),
+        )
+
+    def post_purchase_write(
+        self,
+        thread_id: str,
+        text: str,
+        author: str = "BUYER",
+        *,
+        status: str | None = None,
+        created_at: str | None = None,
+    ) -> dict[str, Any]:
+        """The buyer (or ALLEGRO_ADVISOR / SYSTEM) writes in a post-purchase thread; returns the message."""
+        return self._call(
+            "POST",
+            f"/post-purchase-threads/{thread_id}/messages",
+            self._clean({"text": text, "author": author, "status": status, "createdAt": created_at}),
+        )["message"]
+
+    def post_purchase_threads(self, seller: str | None = None) -> list[dict[str, Any]]:
+        """The seller's post-purchase threads in the beta shape, each with "seller" and "messages"."""
+        return self._call("GET", "/post-purchase-threads", seller=seller)["threads"]
 
     def simulate(self, steps: int = 1) -> list[dict[str, Any]]:
         return self._call("POST", "/simulate", {"steps": steps})["steps"]

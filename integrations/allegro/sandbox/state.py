@@ -74,6 +74,24 @@ CLAIM_DECISIONS = (
     "REJECTED_CLAIM_WITHDRAWN_BY_BUYER",
 )
 CHAT_ROLES = ("BUYER", "SELLER", "ADMIN", "SYSTEM", "FULFILLMENT")
+# beta.v1 /messaging (2026, "Problemy z zakupem"): announced, UNVERIFIED (allegro-api.md §3; the shapes
+# are rendered in beta_messaging.py). public.v1 keeps seeing only COMMON threads.
+THREAD_TYPES = ("COMMON", "POST_PURCHASE_ISSUE")
+PUBLIC_THREAD_TYPES = ("COMMON",)
+POST_PURCHASE = "POST_PURCHASE_ISSUE"
+# subType of POST_PURCHASE_ISSUE threads, as Allegro staff listed them (allegro/allegro-api #13970).
+POST_PURCHASE_SUBTYPES = (
+    "PRODUCT_INCONSISTENT_WITH_THE_OFFER",
+    "PRODUCT_ARRIVED_DAMAGED",
+    "DEFECT_DETECTED_DURING_USE",
+    "NO_PRODUCT_IN_THE_SHIPMENT",
+    "MISSING_PRODUCT_ELEMENTS",
+    "OTHER",
+    "NO_REFUND",
+    "SELLER_DOES_NOT_WANT_TO_ACCEPT_RETURN",
+    "PROBLEM_WITH_SENDING_PRODUCT_BACK",
+    "NO_DOCUMENTATIONS",
+)
 ORDER_EVENT_TYPES = (
     "BOUGHT",
     "FILLED_IN",
@@ -169,6 +187,8 @@ class SandboxConfig:
     # neither (MessageOrder is not nullable, `right`'s enum lacks null), so by default those keys
     # are left out. True sends the nulls as observed.
     observed_nulls: bool = False
+    # Page size of the beta.v1 /messaging lists (cursor paging has no `limit`; see beta_messaging.py).
+    beta_page_size: int = 20
     seed: int | None = None
 
     # camelCase names accepted by POST /_sandbox/config
@@ -188,6 +208,7 @@ class SandboxConfig:
         "publicUrl": ("public_url", str),
         "defaultSeller": ("default_seller", str),
         "observedNulls": ("observed_nulls", bool),
+        "betaPageSize": ("beta_page_size", int),
     }
 
     @classmethod
@@ -218,6 +239,8 @@ class SandboxConfig:
                 raise ControlError(f"config key {key!r} must be {kind.__name__}")
             if attr == "issue_chat_order" and value not in {"asc", "desc"}:
                 raise ControlError("issueChatOrder must be 'asc' or 'desc'")
+            if attr == "beta_page_size" and not (isinstance(value, int) and 1 <= value <= 100):
+                raise ControlError("betaPageSize must be an integer 1..100")
             setattr(self, attr, kind(value) if value is not None else None)
 
 
@@ -288,6 +311,8 @@ class Message:
     attachments: list[str] = field(default_factory=list)  # attachment ids
     deleted: bool = False
     vin: str | None = None
+    # Author role in beta.v1 (BUYER | SELLER | ADMIN | SYSTEM …); None: BUYER or SELLER by from_buyer.
+    role: str | None = None
 
     @property
     def visible(self) -> bool:
@@ -301,6 +326,12 @@ class Thread:
     buyer: str
     read: bool = True
     messages: list[Message] = field(default_factory=list)
+    # beta.v1 only: COMMON (per user pair) or POST_PURCHASE_ISSUE (one per reported problem).
+    type: str = "COMMON"
+    sub_type: str | None = None
+    status: str = "OPEN"
+    order_id: str | None = None
+    created_at: datetime | None = None
 
     def visible_messages(self) -> list[Message]:
         return [m for m in self.messages if m.visible]
@@ -510,7 +541,7 @@ class SandboxState:
             self._rate_windows: dict[str, deque[float]] = {}
             self._blocked_until: dict[str, float] = {}
             self._last_post: dict[str, float] = {}
-            self._sorted_cache: dict[str, tuple[int, list[Thread]]] = {}
+            self._sorted_cache: dict[tuple[str, tuple[str, ...]], tuple[int, list[Thread]]] = {}
             self._version = 0
             self.reset_request_counts()
             self.get_seller(self.config.default_seller)
@@ -1314,23 +1345,36 @@ class SandboxState:
             self._touch()
             return message
 
-    def seller_threads(self, seller: str) -> list[Thread]:
-        """The seller's threads, newest `lastMessageDateTime` first (cached per state version)."""
+    def seller_threads(self, seller: str, types: tuple[str, ...] = PUBLIC_THREAD_TYPES) -> list[Thread]:
+        """The seller's threads of `types`, newest `lastMessageDateTime` first (cached per state version).
+
+        public.v1 sees only COMMON threads; the beta.v1 version of /messaging sees every type.
+        """
         with self.lock:
-            cached = self._sorted_cache.get(seller)
+            key = (seller, tuple(types))
+            cached = self._sorted_cache.get(key)
             if cached and cached[0] == self._version:
                 return cached[1]
             threads = [
-                t for t in self.threads.values() if t.seller == seller and t.last_message_at is not None
+                t
+                for t in self.threads.values()
+                if t.seller == seller and t.type in types and t.last_message_at is not None
             ]
             threads.sort(key=lambda t: (t.last_message_at, t.id), reverse=True)
-            self._sorted_cache[seller] = (self._version, threads)
+            self._sorted_cache[key] = (self._version, threads)
             return threads
 
-    def thread_of_seller(self, seller: str, thread_id: str, *, forbidden: bool = False) -> Thread:
+    def thread_of_seller(
+        self,
+        seller: str,
+        thread_id: str,
+        *,
+        forbidden: bool = False,
+        types: tuple[str, ...] = PUBLIC_THREAD_TYPES,
+    ) -> Thread:
         with self.lock:
             thread = self.threads.get(thread_id)
-            if thread is None or thread.last_message_at is None:
+            if thread is None or thread.last_message_at is None or thread.type not in types:
                 raise ApiError(404, details=f"Thread {thread_id} not found")
             if thread.seller != seller:
                 if forbidden:
@@ -1365,6 +1409,7 @@ class SandboxState:
     def _seller_message(
         self, seller: str, thread: Thread, text: str, att_ids: list[str], order_id: str | None
     ) -> Message:
+        post_purchase = thread.type == POST_PURCHASE
         message = Message(
             self.new_uuid(),
             thread.id,
@@ -1383,19 +1428,20 @@ class SandboxState:
         thread.read = True
         self.messages[message.id] = message
         self._touch()
-        self.sent.append(
-            {
-                "kind": "message",
-                "seller": seller,
-                "threadId": thread.id,
-                "messageId": message.id,
-                "recipient": thread.buyer,
-                "orderId": order_id,
-                "text": text,
-                "createdAt": iso(message.created_at),
-                "attachments": [self._attachment_summary(a) for a in att_ids],
-            }
-        )
+        record: dict[str, Any] = {
+            "kind": "postPurchaseMessage" if post_purchase else "message",
+            "seller": seller,
+            "threadId": thread.id,
+            "messageId": message.id,
+            "recipient": thread.buyer,
+            "orderId": thread.order_id if post_purchase else order_id,
+            "text": text,
+            "createdAt": iso(message.created_at),
+            "attachments": [self._attachment_summary(a) for a in att_ids],
+        }
+        if post_purchase:
+            record |= {"threadType": thread.type, "subType": thread.sub_type}
+        self.sent.append(record)
         return message
 
     def _attachment_summary(self, att_id: str) -> dict[str, Any]:
@@ -1407,9 +1453,16 @@ class SandboxState:
             "size": len(att.data or b""),
         }
 
-    def seller_reply(self, seller: str, thread_id: str, body: dict[str, Any]) -> Message:
+    def seller_reply(
+        self,
+        seller: str,
+        thread_id: str,
+        body: dict[str, Any],
+        *,
+        types: tuple[str, ...] = PUBLIC_THREAD_TYPES,
+    ) -> Message:
         with self.lock:
-            thread = self.thread_of_seller(seller, thread_id, forbidden=True)
+            thread = self.thread_of_seller(seller, thread_id, forbidden=True, types=types)
             text = self._check_text(body.get("text"), MAX_MESSAGE_TEXT)
             att_ids = self._resolve_seller_attachments(
                 "messaging", seller, body.get("attachments"), "attachments"
@@ -1454,7 +1507,14 @@ class SandboxState:
     def message_of_seller(self, seller: str, message_id: str) -> Message:
         with self.lock:
             message = self.messages.get(message_id)
-            if message is None or not message.visible or self.threads[message.thread_id].seller != seller:
+            thread = self.threads[message.thread_id] if message is not None else None
+            if (
+                message is None
+                or thread is None
+                or not message.visible
+                or thread.seller != seller
+                or thread.type not in PUBLIC_THREAD_TYPES
+            ):
                 raise ApiError(404, details=f"Message {message_id} not found")
             return message
 
@@ -1522,6 +1582,104 @@ class SandboxState:
             self._note_time(when)
             self._touch()
             return ids
+
+    # -- "Problemy z zakupem": POST_PURCHASE_ISSUE threads (beta.v1 /messaging, 2026, UNVERIFIED) ------
+
+    def open_post_purchase_thread(
+        self,
+        *,
+        buyer: str,
+        text: str,
+        seller: str | None = None,
+        order_id: str | None = None,
+        sub_type: str | None = None,
+        created_at: datetime | None = None,
+    ) -> tuple[Thread, Message]:
+        """A buyer reports a problem with an order: a new thread (one per problem, not per user pair)."""
+        with self.lock:
+            if not isinstance(text, str) or not text.strip():
+                raise ControlError("text must be a non-empty string")
+            if not buyer or not isinstance(buyer, str):
+                raise ControlError("buyer must be a login")
+            sub_type = sub_type or "OTHER"
+            if sub_type not in POST_PURCHASE_SUBTYPES:
+                raise ControlError(f"subType must be one of {', '.join(POST_PURCHASE_SUBTYPES)}")
+            seller_obj = self.get_seller(seller)
+            if buyer == seller_obj.login:
+                raise ControlError("buyer and seller must differ")
+            self.get_buyer(buyer)
+            if order_id and order_id in self.orders:
+                order = self.orders[order_id]
+                if (order.seller, order.buyer) != (seller_obj.login, buyer):
+                    raise ControlError(f"order {order_id} belongs to another seller or buyer")
+            else:
+                order = self.create_order(
+                    seller=seller_obj.login, buyer=buyer, order_id=order_id, fulfillment_status="SENT"
+                )
+            when = created_at or self.event_time()
+            if created_at is not None:
+                self._note_time(created_at)
+            thread = Thread(
+                self._new_thread_id(),
+                seller_obj.login,
+                buyer,
+                read=False,
+                type=POST_PURCHASE,
+                sub_type=sub_type,
+                order_id=order.id,
+                created_at=when,
+            )
+            self.threads[thread.id] = thread  # not in _thread_by_pair: the pair's COMMON thread stays apart
+            message = self._thread_message(thread, text, "BUYER", "DELIVERED", when)
+            return thread, message
+
+    def post_purchase_write(
+        self,
+        thread_id: str,
+        text: str,
+        author: str = "BUYER",
+        *,
+        status: str = "DELIVERED",
+        created_at: datetime | None = None,
+    ) -> Message:
+        """The buyer (or Allegro: ADMIN, SYSTEM) writes in a POST_PURCHASE_ISSUE thread."""
+        with self.lock:
+            thread = self.threads.get(thread_id)
+            if thread is None or thread.type != POST_PURCHASE:
+                raise ControlError(f"unknown post-purchase thread {thread_id}", 404)
+            role = {"ALLEGRO_ADVISOR": "ADMIN", "ADVISOR": "ADMIN"}.get(author.upper(), author.upper())
+            if role not in {"BUYER", "ADMIN", "SYSTEM"}:
+                raise ControlError("author must be BUYER, ALLEGRO_ADVISOR (ADMIN) or SYSTEM")
+            if not isinstance(text, str) or not text.strip():
+                raise ControlError("text must be a non-empty string")
+            if status not in MESSAGE_STATUSES:
+                raise ControlError(f"status must be one of {', '.join(MESSAGE_STATUSES)}")
+            when = created_at or self.event_time()
+            if created_at is not None:
+                self._note_time(created_at)
+            return self._thread_message(thread, text, role, status, when)
+
+    def _thread_message(self, thread: Thread, text: str, role: str, status: str, when: datetime) -> Message:
+        message = Message(
+            self.new_uuid(),
+            thread.id,
+            "MESSAGE_CENTER",
+            status,
+            when,
+            thread.buyer if role == "BUYER" else "",
+            role == "BUYER",
+            text,
+            None,
+            None,
+            thread.order_id,
+            role=role,
+        )
+        thread.messages.append(message)
+        if message.visible:
+            thread.read = False
+        self.messages[message.id] = message
+        self._touch()
+        return message
 
     # -- disputes and claims -----------------------------------------------------------------------
 
