@@ -61,12 +61,16 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "rest_framework",
+    "drf_spectacular",  # OpenAPI 3 schema at /api/schema/ (issue #8)
+    "drf_spectacular_sidecar",  # Swagger UI / Redoc assets served locally, no CDN
     "inbox",
     "sla",
     "integrations",
 ]
 
 MIDDLEWARE = [
+    # First: every log line of the request carries its id (X-Request-ID), see config/logging.py.
+    "config.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -134,13 +138,14 @@ if REDIS_URL:
 else:
     # kombu's filesystem transport: a broker that needs no server (embedded default).
     _broker_dir = VAR_DIR / "broker"
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
     CACHES = {
@@ -164,6 +169,9 @@ CELERY_TASK_ROUTES = {
     "integrations.tasks.outbound_message_deliver": {"queue": "outbound"},
     "integrations.tasks.outbound_messages_retry": {"queue": "outbound"},
     "sla.tasks.*": {"queue": "sla"},
+    # Outbound webhooks get their own queue: a slow receiver never delays a buyer's reply.
+    "integrations.tasks.webhook_deliver": {"queue": "webhooks"},
+    "integrations.tasks.webhook_deliveries_retry": {"queue": "webhooks"},
 }
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -180,7 +188,29 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"expires": 25},
     },
+    # Reply deadlines: mark due warnings and breaches (once each, compare-and-set) and alert. Every
+    # 30 s, so a breach shows within 60 s of its due instant even if one run is lost (sla/README.md).
+    "sla-clocks-check": {
+        "task": "sla.tasks.sla_clocks_check",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
+    # Webhook outbox sweep: deliveries due for a retry (next_attempt_at parked in the database) or
+    # stuck in SENDING (worker killed) are enqueued again.
+    "webhook-deliveries-retry": {
+        "task": "integrations.tasks.webhook_deliveries_retry",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
+    # Beat heartbeat (default queue): /readyz and /metrics report its age (config/ops.py).
+    "ops-beat-heartbeat": {
+        "task": "config.beat_heartbeat",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
 }
+# Django's LOGGING applies in workers too (JSON in production, request/task ids).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Allegro ----------------------------------------------------------------------------------
 # Production: https://api.allegro.pl + https://allegro.pl ; Allegro's sandbox:
@@ -196,6 +226,9 @@ ALLEGRO_REQUESTS_PER_MINUTE = envint("ALLEGRO_REQUESTS_PER_MINUTE", 8000)
 # POST /messaging/...messages is limited to 1 request/s per user (allegro-api.md §2).
 ALLEGRO_MESSAGE_POSTS_PER_SECOND = 1
 ALLEGRO_MAX_RETRIES = envint("ALLEGRO_MAX_RETRIES", 5)
+# Sync "Problemy z zakupem" (POST_PURCHASE_ISSUE threads of the beta.v1 /messaging, new discussions
+# since 2026-10-28; shapes unverified, integrations/allegro/sources/post_purchase.py) as discussions.
+ALLEGRO_POST_PURCHASE_THREADS = envbool("ALLEGRO_POST_PURCHASE_THREADS", False)
 
 # --- Auth, i18n, static -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -221,9 +254,44 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "media/"
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # API tokens (Authorization: Bearer rdk_…) for integrations, the session for the browser.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "inbox.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # One bucket per token (per user with a session); 429 with Retry-After beyond API_THROTTLE_RATE.
+    "DEFAULT_THROTTLE_CLASSES": ["inbox.authentication.ApiRateThrottle"],
+    "EXCEPTION_HANDLER": "inbox.api.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "inbox.api_schema.ApiAutoSchema",
+}
+API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "600/min")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Replydesk API",
+    "DESCRIPTION": (
+        "The inbox of an organization: conversations, messages, replies (through the outbox), contacts, "
+        "reply deadlines. Authenticate with an API token (`Authorization: Bearer rdk_…`, created by an "
+        "owner or team lead under API tokens) or, in the browser, with your session. Errors share one "
+        "body (`Error`); lists use keyset pagination (`cursor`, `limit`). Webhooks: docs/webhooks.md."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ConversationKindEnum": "inbox.models.Conversation.Kind",
+        "CalendarEnum": "inbox.api.CALENDARS",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "inbox.api_schema.schema_add_error_responses",
+    ],
 }
 
 # --- Security ---------------------------------------------------------------------------------
@@ -240,18 +308,48 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Probes and the Prometheus scraper talk plain HTTP to the process (config/ops.py).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
+# --- Logging (config/logging.py) ---------------------------------------------------------------
+# One JSON object per line in production (REPLYDESK_PRODUCTION=1) or with LOG_FORMAT=json; plain
+# text otherwise. Every line carries the request id (X-Request-ID) or the Celery task id and name;
+# bearer tokens, API tokens and OAuth tokens are masked. Message bodies are never logged.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "json" if PRODUCTION else "plain")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ValueError(f"LOG_FORMAT must be json or plain (got {LOG_FORMAT!r})")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "config.logging.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(log_context)s%(message)s"},
+        "json": {"()": "config.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]},
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "httpx": {"level": "WARNING"},  # httpx logs full URLs at INFO; keep tokens out of logs
         "httpcore": {"level": "WARNING"},
     },
 }
+
+# --- Operations (config/ops.py) -------------------------------------------------------------------
+# With METRICS_TOKEN set, /metrics and the details of /readyz need `Authorization: Bearer <token>`.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# /readyz fails when the beat heartbeat (every 30 s) is older than this.
+OPS_BEAT_STALE_SECONDS = envint("OPS_BEAT_STALE_SECONDS", 180)
+# /readyz reports an account "stale" when its last successful sync is older than this.
+OPS_SYNC_STALE_SECONDS = envint("OPS_SYNC_STALE_SECONDS", 10 * envint("REPLYDESK_POLL_SECONDS", 30))
+
+# --- Outbound webhooks (integrations/webhooks.py, docs/webhooks.md) -----------------------------
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
+# Attempts per delivery before it fails for good (backoff 30 s … 6 h: about a day in all).
+WEBHOOK_MAX_ATTEMPTS = envint("WEBHOOK_MAX_ATTEMPTS", 12)
+# A subscription is disabled after this many deliveries in a row failed for good.
+WEBHOOK_DISABLE_AFTER_FAILURES = envint("WEBHOOK_DISABLE_AFTER_FAILURES", 10)
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "replydesk@localhost")

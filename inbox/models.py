@@ -333,3 +333,51 @@ class ConversationRead(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "conversation"], name="conversationread_unique")]
+
+
+class ApiToken(models.Model):
+    """A per-organization token for the public API (issue #8). See inbox/authentication.py.
+
+    Only a SHA-256 of the token is stored (the token is 256 random bits, so a slow hash adds
+    nothing); the token itself is shown once, when it is created. Requests made with it act on
+    behalf of the member who created it (audit trail, "mine" filter) and stop working when that
+    person leaves the organization or the token is revoked.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", _("Read only")
+        WRITE = "write", _("Read and write")
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(_("name"), max_length=100)
+    scope = models.CharField(_("scope"), max_length=5, choices=Scope.choices, default=Scope.READ)
+    # The first characters of the token, shown in the UI so people can tell tokens apart.
+    prefix = models.CharField(max_length=16)
+    # hex SHA-256 of the whole token; the lookup key of every API request (unique index).
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    # Updated at most once a minute (not a write per request).
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [
+            # Token page: WHERE organization_id=? ORDER BY created_at DESC.
+            models.Index(fields=["organization", "-created_at"], name="apitoken_org_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def __repr__(self) -> str:  # never the hash
+        return f"<ApiToken {self.pk} {self.prefix}… {self.scope}>"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -32,7 +32,7 @@ def conversation_list(
     filter_name: str = "awaiting",
     kind: str = "",
     due_within: float | None = None,
-    limit: int = 50,
+    limit: int | None = 50,
     now: datetime | None = None,
 ) -> QuerySet[Conversation]:
     """Rows for the inbox list, with each row's open reply clocks prefetched (`sla_open_clocks`).
@@ -42,7 +42,7 @@ def conversation_list(
     ones included, and sorts them the same way. Both join the open marketplace clock and walk the
     partial index `slaclock_org_open_due_idx` (organization, due_at) in order, so a page reads about
     `limit` index entries at any number of conversations. A constant number of queries: the rows
-    and one prefetch of the clocks.
+    and one prefetch of the clocks. `limit=None` returns the ordered queryset unsliced (API paging).
     """
     from sla import selectors as sla_selectors
 
@@ -61,7 +61,7 @@ def conversation_list(
         qs = qs.order_by("sla_clocks__due_at", "id")
     else:
         qs = qs.order_by("-last_message_at", "-id")
-    return qs[:limit]
+    return qs if limit is None else qs[:limit]
 
 
 def conversation_counts(
@@ -74,12 +74,11 @@ def conversation_counts(
     counts = Conversation.objects.filter(organization=organization).aggregate(
         **{name: Count("id", filter=_filter_q(name, user)) for name in FILTERS if name != "all"}
     )
-    due_before = (now or timezone.now()) + timedelta(hours=due_within)
-    counts["due_soon"] = (
-        Conversation.objects.filter(organization=organization)
-        .filter(_filter_q("awaiting", user))
-        .filter(sla_selectors.sla_open_marketplace_q(organization=organization, due_before=due_before))
-        .count()
+    awaiting = Conversation.objects.filter(organization=organization).filter(_filter_q("awaiting", user))
+    counts["due_soon"] = sla_selectors.sla_open_marketplace_count(
+        organization=organization,
+        due_before=(now or timezone.now()) + timedelta(hours=due_within),
+        conversations=awaiting,
     )
     return counts
 

@@ -31,6 +31,8 @@ from .models import (
 logger = logging.getLogger(__name__)
 
 DELIVER_TASK = "integrations.tasks.outbound_message_deliver"
+# Marketplace cases that can turn into one another while keeping their id.
+CASE_KINDS = (Conversation.Kind.DISCUSSION, Conversation.Kind.CLAIM)
 
 
 def _sla():
@@ -38,6 +40,14 @@ def _sla():
     from sla import services as sla_services
 
     return sla_services
+
+
+def _webhooks_emit(event_type: str, obj) -> None:
+    # Webhooks (issue #8): the event's deliveries are stored in the caller's transaction (outbox,
+    # savepoint: never fails the change) and enqueued on commit. Imported lazily, like sla.
+    from integrations.webhooks import webhooks_emit
+
+    webhooks_emit(event_type, obj)
 
 
 # --- contacts ----------------------------------------------------------------------------------
@@ -121,13 +131,30 @@ def conversation_get_or_create(
                 details={"buyer_login": buyer_login} if buyer_login else {},
             )
             _event(conversation, ConversationEvent.Kind.CREATED)
+            _webhooks_emit("conversation.created", conversation)  # webhooks (issue #8)
             return conversation, True
     except IntegrityError:
         return Conversation.objects.get(account=account, kind=kind, external_id=external_id), False
 
 
 def conversation_apply_update(account: ChannelAccount, update: ConversationUpdate) -> Conversation:
-    """Apply marketplace-side state (issue status, chat closed…) from a sync. Idempotent."""
+    """Apply marketplace-side state (issue status, chat closed…) from a sync. Idempotent.
+
+    A marketplace case may change kind without changing its id (an Allegro discussion that turns
+    into a claim): the conversation is kept and its kind follows.
+    """
+    sibling = (
+        Conversation.objects.filter(account=account, external_id=update.external_id, kind__in=CASE_KINDS)
+        .exclude(kind=update.kind)
+        .first()
+        if update.kind in CASE_KINDS
+        else None
+    )
+    if sibling is not None:
+        with transaction.atomic():
+            old_kind = sibling.kind
+            Conversation.objects.filter(pk=sibling.pk).update(kind=update.kind)
+            _event(sibling, ConversationEvent.Kind.STATE_CHANGED, old_kind=old_kind, new_kind=update.kind)
     conversation, _created = conversation_get_or_create(
         account,
         kind=update.kind,
@@ -304,6 +331,10 @@ def message_receive(account: ChannelAccount, item: InboundMessage) -> tuple[Mess
             _fill_conversation_refs(conversation, item)
             message.conversation = conversation
             _sla().sla_on_message(message)
+            # webhooks (issue #8): a buyer's message, or a reply written outside Replydesk.
+            _webhooks_emit(
+                "message.received" if message.direction == Message.Direction.INBOUND else "message.sent", message
+            )
     except IntegrityError:
         # Another worker stored it first (concurrent sync): the unique constraint decided.
         return Message.objects.get(account=account, external_id=item.external_id), False
@@ -409,6 +440,7 @@ def message_mark_delivered(message_id: int, *, external_id: str, delivered_at: d
         conversation = _conversation_apply_message(message.conversation_id, message)
         _event(conversation, ConversationEvent.Kind.REPLY_DELIVERED, actor=message.author_user, message_id=message.pk)
         _sla().sla_on_message(message)
+        _webhooks_emit("message.sent", message)  # webhooks (issue #8)
     return message
 
 
@@ -439,3 +471,85 @@ def message_retry(message: Message, *, acting_user) -> Message:
         transaction.on_commit(lambda: message_delivery_enqueue(message.pk))
     message.refresh_from_db()
     return message
+
+
+# --- bounces and cross-channel identities (the e-mail channel) ----------------------------------
+
+
+def message_mark_bounced(message_id: int, *, reason: str) -> Message:
+    """A reply came back as a bounce: it never reached the buyer, so it is FAILED, with the reason.
+
+    Works on a DELIVERED reply too (mail is "delivered" when the SMTP server took it; the bounce
+    comes later). The conversation's `last_reply_at` and `awaiting_reply_since` are recomputed
+    without this reply (rules.md §2.1: only a reply that reaches the buyer stops the wait); its
+    status is left alone (a bounce never reopens a closed conversation). Idempotent.
+    """
+    with transaction.atomic():
+        message = Message.objects.select_for_update().get(pk=message_id)
+        if message.direction != Message.Direction.OUTBOUND:
+            return message
+        if message.delivery_status == Message.DeliveryStatus.FAILED:
+            return message
+        was_delivered = message.delivery_status == Message.DeliveryStatus.DELIVERED
+        message.delivery_status = Message.DeliveryStatus.FAILED
+        message.failure_reason = reason
+        message.next_attempt_at = None
+        message.save(update_fields=["delivery_status", "failure_reason", "next_attempt_at"])
+        conversation = Conversation.objects.select_for_update().get(pk=message.conversation_id)
+        if was_delivered and message.author_type == Message.AuthorType.AGENT:
+            _conversation_rewind_reply(conversation)
+        _event(
+            conversation,
+            ConversationEvent.Kind.REPLY_FAILED,
+            actor=message.author_user,
+            message_id=message.pk,
+            reason=reason,
+            bounced=True,
+        )
+    return message
+
+
+def _conversation_rewind_reply(conversation: Conversation) -> None:
+    """Recompute the wait after a delivered reply turned out not to have reached the buyer."""
+    from sla.rules import CLOCK_START_Q, HUMAN_REPLY_Q  # the same predicates as the SLA engine
+
+    messages = Message.objects.filter(conversation=conversation)
+    last_reply = (
+        messages.filter(HUMAN_REPLY_Q)
+        .order_by("-source_created_at")
+        .values_list("source_created_at", flat=True)
+        .first()
+    )
+    waiting = messages.filter(CLOCK_START_Q)
+    if last_reply is not None:
+        waiting = waiting.filter(source_created_at__gt=last_reply)
+    first_waiting = waiting.order_by("source_created_at").values_list("source_created_at", flat=True).first()
+    conversation.last_reply_at = last_reply
+    conversation.awaiting_reply_since = first_waiting
+    conversation.save(update_fields=["last_reply_at", "awaiting_reply_since"])
+
+
+def contact_identity_add(contact: Contact, *, kind: str, value: str) -> Contact:
+    """Attach one more identity (e.g. a masked Allegro address) to a known contact. Race-safe.
+
+    If the identity already belongs to a contact, that contact is returned and nothing changes.
+    """
+    value = value.strip()
+    if kind in (ContactIdentity.Kind.EMAIL, ContactIdentity.Kind.ALLEGROMAIL):
+        value = value.lower()
+    existing = (
+        ContactIdentity.objects.filter(organization_id=contact.organization_id, kind=kind, value=value)
+        .select_related("contact")
+        .first()
+    )
+    if existing:
+        return existing.contact
+    try:
+        with transaction.atomic():
+            ContactIdentity.objects.create(
+                organization_id=contact.organization_id, contact=contact, kind=kind, value=value
+            )
+    except IntegrityError:
+        org_id = contact.organization_id
+        return ContactIdentity.objects.get(organization_id=org_id, kind=kind, value=value).contact
+    return contact

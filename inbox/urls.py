@@ -2,7 +2,7 @@ from django.urls import path
 
 from sla import views as sla_views
 
-from . import views
+from . import api_token_views, views
 
 app_name = "inbox"
 
@@ -21,6 +21,9 @@ urlpatterns = [
     path("accounts/", views.account_list, name="account-list"),
     path("accounts/connect/allegro/", views.account_connect_allegro, name="account-connect-allegro"),
     path("accounts/<int:pk>/sync/", views.account_sync_now, name="account-sync"),
+    # API tokens (issue #8, inbox/api_token_views.py).
+    path("api-tokens/", api_token_views.api_token_list_view, name="api-tokens"),
+    path("api-tokens/<int:pk>/revoke/", api_token_views.api_token_revoke_view, name="api-token-revoke"),
     # Reply deadlines (sla/views.py).
     path("sla/policies/", sla_views.policy_list, name="sla-policies"),
     path("sla/policies/days-off/", sla_views.day_off_add, name="sla-day-off-add"),

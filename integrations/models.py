@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from inbox.fields import EncryptedJSONField
 from inbox.models import ChannelAccount, Message
 
 
@@ -44,3 +46,174 @@ class SyncRun(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["account", "-started_at"], name="syncrun_account_idx")]
+
+
+class EmailSource(models.Model):
+    """The raw bytes of one mail of a mailbox, exactly as the server gave them (or as we sent them).
+
+    Kept for every mail, also unparseable ones and our own loops that never become a Message. A
+    Message points back by `(account, external_id)`; attachments are cut from these bytes when
+    needed. Dedupe key (rules: Message-ID plus content hash): the same `message_id` and
+    `content_sha256` in one account is the same mail, wherever and however often it is fetched.
+    """
+
+    class Direction(models.TextChoices):
+        INBOUND = "in", _("Inbound")
+        OUTBOUND = "out", _("Outbound")
+
+    organization = models.ForeignKey("inbox.Organization", on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="email_sources")
+    direction = models.CharField(max_length=3, choices=Direction.choices, default=Direction.INBOUND)
+    # The Message-ID header without angle brackets; a synthetic one (from the hash) when missing.
+    message_id = models.CharField(max_length=998)
+    # sha256 of the body bytes and the identifying headers (not the trace headers, which differ per copy).
+    content_sha256 = models.CharField(max_length=64)
+    # The inbox Message this became ("" when none: our own mail coming back).
+    external_id = models.CharField(max_length=1000, blank=True, default="")
+    kind = models.CharField(max_length=12, blank=True, default="")  # parsing.EmailKind
+    folder = models.CharField(max_length=500, blank=True, default="")
+    uidvalidity = models.BigIntegerField(null=True, blank=True)
+    uid = models.BigIntegerField(null=True, blank=True)
+    size = models.PositiveIntegerField(default=0)
+    raw = models.BinaryField()
+    problems = models.JSONField(blank=True, default=list)
+    # Outbound: when the SMTP server accepted it (what `find_sent` trusts after a crash mid-send).
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "message_id", "content_sha256"], name="emailsource_unique_content"
+            )
+        ]
+        indexes = [
+            # Dedupe and reconciliation: WHERE account_id=? AND message_id IN (…).
+            models.Index(fields=["account", "message_id"], name="emailsource_msgid_idx"),
+            # A Message's raw source: WHERE account_id=? AND external_id=?.
+            models.Index(fields=["account", "external_id"], name="emailsource_extid_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.message_id
+
+    def __repr__(self) -> str:
+        return f"<EmailSource {self.pk} {self.direction} {self.message_id!r}>"
+
+
+# --- Outbound webhooks (issue #8, integrations/webhooks.py, docs/webhooks.md) --------------------
+
+
+class WebhookSubscription(models.Model):
+    """An organization's endpoint that receives signed event notifications."""
+
+    class Event(models.TextChoices):
+        CONVERSATION_CREATED = "conversation.created", _("Conversation created")
+        MESSAGE_RECEIVED = "message.received", _("Message received")
+        MESSAGE_SENT = "message.sent", _("Message sent")
+        SLA_WARNING = "sla.warning", _("Reply deadline soon")
+        SLA_BREACHED = "sla.breached", _("Reply deadline breached")
+        QUALITY_UPDATED = "quality.updated", _("Quality updated")
+
+    organization = models.ForeignKey("inbox.Organization", on_delete=models.CASCADE, related_name="+")
+    url = models.URLField(_("URL"), max_length=1000)
+    description = models.CharField(_("description"), max_length=200, blank=True, default="")
+    # Event types (Event values) this endpoint wants.
+    events = models.JSONField(default=list)
+    # {"current": "whsec_…", "previous": "whsec_…", "previous_until": ISO time}: signing secrets,
+    # encrypted with FIELD_ENCRYPTION_KEYS. After a rotation both are signed with for 24 h.
+    secrets = EncryptedJSONField(default=dict)
+    is_active = models.BooleanField(default=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=300, blank=True, default="")
+    # Deliveries in a row that failed for good; at settings.WEBHOOK_DISABLE_AFTER_FAILURES the
+    # subscription is disabled. A success resets it.
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # Every emitted event: WHERE organization_id=? AND is_active (a handful of rows).
+            models.Index(fields=["organization", "is_active"], name="webhooksub_org_active_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def __repr__(self) -> str:  # never the secrets
+        return f"<WebhookSubscription {self.pk} {self.url!r}>"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one subscription: the webhook outbox row (Saleor's EventDelivery)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
+
+    organization = models.ForeignKey("inbox.Organization", on_delete=models.CASCADE, related_name="+")
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    # The event's id: the same for every subscription, stable across retries (receivers dedupe on it).
+    event_id = models.UUIDField()
+    event_type = models.CharField(max_length=40)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # Long waits between attempts are parked here and picked up by the beat sweep.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sending_started_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # Emitting the same event twice (a retried service, a replayed signal) stores one row.
+            models.UniqueConstraint(fields=["subscription", "event_id"], name="webhookdelivery_unique_event"),
+        ]
+        indexes = [
+            # Sweep: WHERE status IN ('pending','sending') [AND next_attempt_at <= now] (small set).
+            models.Index(
+                fields=["status", "next_attempt_at"],
+                condition=models.Q(status__in=["pending", "sending"]),
+                name="webhookdelivery_outbox_idx",
+            ),
+            # Subscription page: WHERE subscription_id=? ORDER BY created_at DESC LIMIT 50.
+            models.Index(fields=["subscription", "-created_at"], name="webhookdelivery_sub_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"
+
+    def __repr__(self) -> str:
+        return f"<WebhookDelivery {self.pk} {self.event_type} {self.status}>"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP POST of a delivery, as the receiver answered it (shown on the subscription page)."""
+
+    class Outcome(models.TextChoices):
+        DELIVERED = "delivered", _("Delivered")
+        TRANSIENT = "transient", _("Temporary failure")
+        PERMANENT = "permanent", _("Permanent failure")
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_rows")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True, default="")
+    # The first 500 characters of the receiver's answer (for the owner debugging their endpoint).
+    response_excerpt = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="webhookattempt_unique")]
+
+    def __str__(self) -> str:
+        return f"#{self.number} {self.outcome} {self.status_code or ''}".strip()

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 ADAPTERS = {
     "allegro": "integrations.allegro.adapter.AllegroAdapter",
+    "email": "integrations.email.adapter.EmailAdapter",
 }
 
 

@@ -45,3 +45,24 @@ def allegro_connect_poll(account_id: int) -> str:
     elif state == "connected":
         channel_account_sync.delay(account_id)
     return state
+
+
+# --- Outbound webhooks (issue #8; queue `webhooks`, see CELERY_TASK_ROUTES) ----------------------
+
+
+@shared_task(acks_late=True)
+def webhook_deliver(delivery_id: int) -> str:
+    from . import webhooks
+
+    return webhooks.webhook_deliver(delivery_id)
+
+
+@shared_task
+def webhook_deliveries_retry() -> int:
+    """Beat, every 30 s: enqueue webhook deliveries whose parked retry is due (or whose worker died)."""
+    from . import webhooks
+
+    ids = webhooks.webhook_deliveries_sweep()
+    for delivery_id in ids:
+        webhook_deliver.delay(delivery_id)
+    return len(ids)

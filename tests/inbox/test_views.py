@@ -156,4 +156,4 @@ def test_an_outsider_gets_404_on_every_object_url_and_api(client, charlie, conve
                 continue
     # And nothing of org's shows in the outsider's own lists.
     assert "pani_ania" not in client.get(reverse("inbox:conversation-list") + "?filter=all").content.decode()
-    assert client.get("/api/v1/conversations/").json() == {"results": []}
+    assert client.get("/api/v1/conversations/").json()["results"] == []

@@ -66,7 +66,7 @@ class Command(BaseCommand):
                                         "--simulate", "--rate", str(simulate_rate), "--auto-approve"], env)
                 self._wait_http(f"{sandbox_url}/_sandbox/health", "sandbox")
             self._start("worker", [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                                   "-Q", "celery,sync,outbound,sla", "--concurrency", "2", "-n", "demo@%h"], env)
+                                   "-Q", "celery,sync,outbound,sla,webhooks", "--concurrency", "2", "-n", "demo@%h"], env)
             self._start("beat", [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
                                  "-s", settings.CELERY_BEAT_SCHEDULE_FILENAME], env)
             self._start("web", [python, manage, "runserver", f"{host}:{port}", "--noreload"], env)
