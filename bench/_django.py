@@ -55,12 +55,17 @@ def record(name: str, figures: dict) -> None:
     """Print the figures and append them to bench/results/<name>.jsonl (the history)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
     except OSError:
         commit = ""
-    row = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit, "machine": machine(),
-           **figures}
+    row = {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit,
+        "machine": machine(),
+        **figures,
+    }
     with open(RESULTS / f"{name}.jsonl", "a") as fh:
         fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     print("BENCH-RESULT " + json.dumps({"bench": name, **figures}, ensure_ascii=False))

@@ -31,14 +31,22 @@ def main() -> None:
     from integrations.allegro.sandbox.server import start_sandbox
 
     handle = start_sandbox(port=0, client_id="sandbox-client", client_secret="sandbox-secret", seed=1)
-    sandbox = SandboxClient(handle.url, client_id="sandbox-client", client_secret="sandbox-secret", handle=handle)
+    sandbox = SandboxClient(
+        handle.url, client_id="sandbox-client", client_secret="sandbox-secret", handle=handle
+    )
     settings.ALLEGRO_API_URL = settings.ALLEGRO_AUTH_URL = handle.url
     settings.ALLEGRO_REQUESTS_PER_MINUTE = 8000
     sandbox.reset()
     org = Organization.objects.create(name="Bench", slug=f"bench-sync-{time.time_ns()}")
     tokens = TokenSet.from_response(sandbox.mint_token(seller="SklepTest"), now=timezone.now())
-    account = ChannelAccount.objects.create(organization=org, kind="allegro", name="SklepTest", external_id="b",
-                                            health="ok", credentials=tokens.as_credentials())
+    account = ChannelAccount.objects.create(
+        organization=org,
+        kind="allegro",
+        name="SklepTest",
+        external_id="b",
+        health="ok",
+        credentials=tokens.as_credentials(),
+    )
     sandbox.bulk(threads=args.threads, messages_per_thread=args.messages)
     sandbox.reset_request_counts()
 

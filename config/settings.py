@@ -44,7 +44,9 @@ if not SECRET_KEY:
 # Channel secrets (OAuth tokens, mailbox passwords) are encrypted with these Fernet keys, not with
 # SECRET_KEY. Comma-separated; the first encrypts, all decrypt (rotation: prepend a new key and run
 # `manage.py rotate_secrets`). Without the variable a development key is kept in var/field-keys.
-FIELD_ENCRYPTION_KEYS = [k.strip() for k in os.environ.get("FIELD_ENCRYPTION_KEYS", "").split(",") if k.strip()]
+FIELD_ENCRYPTION_KEYS = [
+    k.strip() for k in os.environ.get("FIELD_ENCRYPTION_KEYS", "").split(",") if k.strip()
+]
 if not FIELD_ENCRYPTION_KEYS and PRODUCTION:
     raise RuntimeError("FIELD_ENCRYPTION_KEYS must be set in production")
 
@@ -149,7 +151,10 @@ else:
         "store_processed": False,
     }
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": VAR_DIR / "cache"}
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": VAR_DIR / "cache",
+        }
     }
 
 # --- Celery -----------------------------------------------------------------------------------

@@ -25,5 +25,6 @@ urlpatterns = [
     path("api/v1/", include("inbox.api_urls")),
     path("webhooks/", include("integrations.urls")),
     path("mailboxes/", include("integrations.email.urls")),
+    path("allegro/", include("integrations.allegro.urls")),
     path("", include("inbox.urls")),
 ]

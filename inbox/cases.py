@@ -40,7 +40,11 @@ EXPECTATION_LABELS = {
     "PARTIAL_REFUND": _("partial refund"),
 }
 NOT_RECEIVED_REASONS = {"NO_PRODUCT_RECEIVED", "DID_NOT_RECEIVE_GOODS_AFTER_PAYMENT"}
-DEFAULT_TIMELINE = {"unresolved_after_days_not_received": 7, "unresolved_after_days_other": 14, "auto_close_days": 30}
+DEFAULT_TIMELINE = {
+    "unresolved_after_days_not_received": 7,
+    "unresolved_after_days_other": 14,
+    "auto_close_days": 30,
+}
 
 
 @dataclass(frozen=True)
@@ -64,11 +68,24 @@ def case_timeline(conversation: Conversation, *, now: datetime) -> list[Mileston
     points: list[tuple[datetime, str]] = []
     if opened:
         points.append((opened, str(_("opened"))))
-    if conversation.kind == Conversation.Kind.DISCUSSION and opened and issue.get("status") == "DISPUTE_ONGOING":
+    if (
+        conversation.kind == Conversation.Kind.DISCUSSION
+        and opened
+        and issue.get("status") == "DISPUTE_ONGOING"
+    ):
         reason = (issue.get("reason") or {}).get("type")
-        days = rules["unresolved_after_days_not_received" if reason in NOT_RECEIVED_REASONS else "unresolved_after_days_other"]
+        days = rules[
+            "unresolved_after_days_not_received"
+            if reason in NOT_RECEIVED_REASONS
+            else "unresolved_after_days_other"
+        ]
         points.append((opened + timedelta(days=days), str(_("buyer may mark it unresolved from"))))
-        points.append((opened + timedelta(days=rules["auto_close_days"]), str(_("closes automatically on (unless marked)"))))
+        points.append(
+            (
+                opened + timedelta(days=rules["auto_close_days"]),
+                str(_("closes automatically on (unless marked)")),
+            )
+        )
     if due := _time(issue.get("statusDueDate")):
         points.append((due, str(_("current state due"))))
     if decision := _time(issue.get("decisionDueDate")):
@@ -85,7 +102,9 @@ def case_summary(conversation: Conversation) -> dict[str, Any]:
             continue
         label = EXPECTATION_LABELS.get(str(exp.get("name")), exp.get("name") or "—")
         refund = exp.get("refund") or {}
-        expectations.append(f"{label} {refund.get('amount')} {refund.get('currency')}" if refund else str(label))
+        expectations.append(
+            f"{label} {refund.get('amount')} {refund.get('currency')}" if refund else str(label)
+        )
     reason = issue.get("reason") or {}
     offer = issue.get("offer") or {}
     checkout = issue.get("checkoutForm") or {}

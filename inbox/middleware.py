@@ -16,6 +16,9 @@ class OrganizationMiddleware:
         request.membership = None
         if request.user.is_authenticated:
             request.membership = (
-                Membership.objects.select_related("organization").filter(user=request.user).order_by("id").first()
+                Membership.objects.select_related("organization")
+                .filter(user=request.user)
+                .order_by("id")
+                .first()
             )
         return self.get_response(request)

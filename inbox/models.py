@@ -153,7 +153,9 @@ class Conversation(models.Model):
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations")
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
     order_id = models.CharField(max_length=100, blank=True, default="")
     offer_id = models.CharField(max_length=100, blank=True, default="")
     # Marketplace-side state shown to agents (e.g. an issue's status) and why replying is impossible.
@@ -171,7 +173,9 @@ class Conversation(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["account", "kind", "external_id"], name="conversation_unique_external")
+            models.UniqueConstraint(
+                fields=["account", "kind", "external_id"], name="conversation_unique_external"
+            )
         ]
         indexes = [
             # Inbox "awaiting reply" list, oldest wait first: WHERE organization_id=? AND
@@ -332,7 +336,9 @@ class ConversationRead(models.Model):
     read_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "conversation"], name="conversationread_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "conversation"], name="conversationread_unique")
+        ]
 
 
 class ApiToken(models.Model):

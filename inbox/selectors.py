@@ -32,6 +32,7 @@ def conversation_list(
     filter_name: str = "awaiting",
     kind: str = "",
     due_within: float | None = None,
+    state: str = "",
     limit: int | None = 50,
     now: datetime | None = None,
 ) -> QuerySet[Conversation]:
@@ -51,7 +52,13 @@ def conversation_list(
     qs = Conversation.objects.filter(organization=organization).filter(_filter_q(filter_name, user))
     if kind:
         qs = qs.filter(kind=kind)
-    read = ConversationRead.objects.filter(conversation=OuterRef("pk"), user=user, read_at__gte=OuterRef("last_inbound_at"))
+    if state:
+        from .cases import STATE_GROUPS
+
+        qs = qs.filter(marketplace_state__in=STATE_GROUPS[state])
+    read = ConversationRead.objects.filter(
+        conversation=OuterRef("pk"), user=user, read_at__gte=OuterRef("last_inbound_at")
+    )
     qs = qs.select_related("account", "assignee", "contact").annotate(is_read=Exists(read))
     qs = qs.prefetch_related(sla_selectors.sla_open_clocks_prefetch())
     if filter_name == "awaiting" or due_within is not None:
@@ -86,7 +93,9 @@ def conversation_counts(
 def conversation_get(*, organization: Organization, pk: int) -> Conversation:
     """One conversation of this organization, or 404 (never another organization's)."""
     return get_object_or_404(
-        Conversation.objects.select_related("account", "assignee", "contact"), organization=organization, pk=pk
+        Conversation.objects.select_related("account", "assignee", "contact"),
+        organization=organization,
+        pk=pk,
     )
 
 
@@ -100,7 +109,11 @@ def message_list_for_conversation(conversation: Conversation) -> QuerySet[Messag
 
 
 def conversation_events(conversation: Conversation) -> QuerySet[ConversationEvent]:
-    return ConversationEvent.objects.filter(conversation=conversation).select_related("actor").order_by("created_at")
+    return (
+        ConversationEvent.objects.filter(conversation=conversation)
+        .select_related("actor")
+        .order_by("created_at")
+    )
 
 
 def organization_members(*, organization: Organization):
@@ -120,7 +133,9 @@ def contact_conversations(conversation: Conversation) -> QuerySet[Conversation]:
     if conversation.contact_id is None:
         return Conversation.objects.none()
     return (
-        Conversation.objects.filter(organization_id=conversation.organization_id, contact_id=conversation.contact_id)
+        Conversation.objects.filter(
+            organization_id=conversation.organization_id, contact_id=conversation.contact_id
+        )
         .exclude(pk=conversation.pk)
         .order_by("-last_message_at")[:10]
     )

@@ -31,6 +31,7 @@ from .models import (
 logger = logging.getLogger(__name__)
 
 DELIVER_TASK = "integrations.tasks.outbound_message_deliver"
+SYNC_TASK = "integrations.tasks.channel_account_sync"
 # Marketplace cases that can turn into one another while keeping their id.
 CASE_KINDS = (Conversation.Kind.DISCUSSION, Conversation.Kind.CLAIM)
 
@@ -53,9 +54,7 @@ def _webhooks_emit(event_type: str, obj) -> None:
 # --- contacts ----------------------------------------------------------------------------------
 
 
-def contact_resolve(
-    *, organization_id: int, kind: str, value: str, display_name: str = ""
-) -> Contact | None:
+def contact_resolve(*, organization_id: int, kind: str, value: str, display_name: str = "") -> Contact | None:
     """The contact behind an identity (login, address), created on first sight. Race-safe."""
     value = value.strip()
     if not value:
@@ -71,8 +70,12 @@ def contact_resolve(
         return identity.contact
     try:
         with transaction.atomic():
-            contact = Contact.objects.create(organization_id=organization_id, display_name=display_name or value)
-            ContactIdentity.objects.create(organization_id=organization_id, contact=contact, kind=kind, value=value)
+            contact = Contact.objects.create(
+                organization_id=organization_id, display_name=display_name or value
+            )
+            ContactIdentity.objects.create(
+                organization_id=organization_id, contact=contact, kind=kind, value=value
+            )
             return contact
     except IntegrityError:
         return ContactIdentity.objects.get(organization_id=organization_id, kind=kind, value=value).contact
@@ -89,6 +92,11 @@ def _event(conversation: Conversation, kind: str, *, actor=None, **data) -> None
         kind=kind,
         data=data,
     )
+
+
+def conversation_event_record(conversation: Conversation, kind: str, *, actor=None, **data) -> None:
+    """Record an action taken elsewhere (e.g. a claim decision sent to the marketplace) in the audit trail."""
+    _event(conversation, kind, actor=actor, **data)
 
 
 def conversation_get_or_create(
@@ -108,7 +116,9 @@ def conversation_get_or_create(
     contact = None
     if buyer_login:
         contact = contact_resolve(
-            organization_id=account.organization_id, kind=ContactIdentity.Kind.ALLEGRO_LOGIN, value=buyer_login
+            organization_id=account.organization_id,
+            kind=ContactIdentity.Kind.ALLEGRO_LOGIN,
+            value=buyer_login,
         )
     elif buyer_email:
         kind_email = (
@@ -182,12 +192,20 @@ def conversation_apply_update(account: ChannelAccount, update: ConversationUpdat
         if changed:
             conversation.save(update_fields=changed)
         if "marketplace_state" in changed and old_state:
-            _event(conversation, ConversationEvent.Kind.STATE_CHANGED, old=old_state, new=conversation.marketplace_state)
+            _event(
+                conversation,
+                ConversationEvent.Kind.STATE_CHANGED,
+                old=old_state,
+                new=conversation.marketplace_state,
+            )
     return conversation
 
 
 def conversation_assign(conversation: Conversation, *, assignee, acting_user) -> Conversation:
-    if assignee is not None and not assignee.memberships.filter(organization_id=conversation.organization_id).exists():
+    if (
+        assignee is not None
+        and not assignee.memberships.filter(organization_id=conversation.organization_id).exists()
+    ):
         raise PermissionError("The assignee is not a member of this organization")
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
@@ -260,7 +278,9 @@ def _conversation_apply_message(conversation_id: int, message: Message) -> Conve
     bump("last_message_at", at)
     if message.direction == Message.Direction.INBOUND:
         bump("last_inbound_at", at)
-        if _is_clock_start(message) and (conversation.last_reply_at is None or at > conversation.last_reply_at):
+        if _is_clock_start(message) and (
+            conversation.last_reply_at is None or at > conversation.last_reply_at
+        ):
             if conversation.awaiting_reply_since is None or at < conversation.awaiting_reply_since:
                 conversation.awaiting_reply_since = at
                 fields.add("awaiting_reply_since")
@@ -333,7 +353,8 @@ def message_receive(account: ChannelAccount, item: InboundMessage) -> tuple[Mess
             _sla().sla_on_message(message)
             # webhooks (issue #8): a buyer's message, or a reply written outside Replydesk.
             _webhooks_emit(
-                "message.received" if message.direction == Message.Direction.INBOUND else "message.sent", message
+                "message.received" if message.direction == Message.Direction.INBOUND else "message.sent",
+                message,
             )
     except IntegrityError:
         # Another worker stored it first (concurrent sync): the unique constraint decided.
@@ -363,6 +384,7 @@ def message_reply_create(
     acting_user: AbstractBaseUser | None,
     author_type: str = Message.AuthorType.AGENT,
     idempotency_key=None,
+    attachments=(),
 ) -> tuple[Message, bool]:
     """Store a reply as PENDING and enqueue its delivery after commit (the outbox).
 
@@ -390,19 +412,36 @@ def message_reply_create(
                 direction=Message.Direction.OUTBOUND,
                 author_type=author_type,
                 author_user=acting_user,
-                author_name=(acting_user.get_full_name() or acting_user.get_username()) if acting_user else "",
+                author_name=(acting_user.get_full_name() or acting_user.get_username())
+                if acting_user
+                else "",
                 text=text,
                 source_created_at=now,
                 created_at=now,
                 delivery_status=Message.DeliveryStatus.PENDING,
                 **kwargs,
             )
-            _event(conversation, ConversationEvent.Kind.REPLY_QUEUED, actor=acting_user, message_id=message.pk)
+            for upload, content_type in attachments:  # checked by inbox.attachments
+                Attachment.objects.create(
+                    organization_id=conversation.organization_id,
+                    message=message,
+                    filename=upload.name[:255],
+                    content_type=content_type,
+                    size=upload.size,
+                    file=upload,
+                )
+            _event(
+                conversation, ConversationEvent.Kind.REPLY_QUEUED, actor=acting_user, message_id=message.pk
+            )
             if conversation.assignee_id is None and acting_user is not None:
-                Conversation.objects.filter(pk=conversation.pk, assignee__isnull=True).update(assignee=acting_user)
+                Conversation.objects.filter(pk=conversation.pk, assignee__isnull=True).update(
+                    assignee=acting_user
+                )
             transaction.on_commit(lambda: message_delivery_enqueue(message.pk))
     except IntegrityError:
-        return Message.objects.get(idempotency_key=idempotency_key, organization_id=conversation.organization_id), False
+        return Message.objects.get(
+            idempotency_key=idempotency_key, organization_id=conversation.organization_id
+        ), False
     return message, True
 
 
@@ -420,7 +459,9 @@ def message_mark_delivered(message_id: int, *, external_id: str, delivered_at: d
         if message.delivery_status == Message.DeliveryStatus.DELIVERED:
             return message
         # A sync may have stored the provider's copy before we got here: fold it into ours.
-        Message.objects.filter(account_id=message.account_id, external_id=external_id).exclude(pk=message.pk).delete()
+        Message.objects.filter(account_id=message.account_id, external_id=external_id).exclude(
+            pk=message.pk
+        ).delete()
         message.external_id = external_id
         message.delivery_status = Message.DeliveryStatus.DELIVERED
         message.delivered_at = delivered_at
@@ -438,7 +479,12 @@ def message_mark_delivered(message_id: int, *, external_id: str, delivered_at: d
             ]
         )
         conversation = _conversation_apply_message(message.conversation_id, message)
-        _event(conversation, ConversationEvent.Kind.REPLY_DELIVERED, actor=message.author_user, message_id=message.pk)
+        _event(
+            conversation,
+            ConversationEvent.Kind.REPLY_DELIVERED,
+            actor=message.author_user,
+            message_id=message.pk,
+        )
         _sla().sla_on_message(message)
         _webhooks_emit("message.sent", message)  # webhooks (issue #8)
     return message

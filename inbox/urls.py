@@ -19,7 +19,6 @@ urlpatterns = [
         "c/<int:pk>/no-reply-needed/", views.conversation_no_reply_needed, name="conversation-no-reply-needed"
     ),
     path("accounts/", views.account_list, name="account-list"),
-    path("accounts/connect/allegro/", views.account_connect_allegro, name="account-connect-allegro"),
     path("accounts/<int:pk>/sync/", views.account_sync_now, name="account-sync"),
     # API tokens (issue #8, inbox/api_token_views.py).
     path("api-tokens/", api_token_views.api_token_list_view, name="api-tokens"),

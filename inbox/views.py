@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from functools import wraps
 
+from celery import current_app
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from . import selectors, services
+from . import cases, selectors, services
 from .forms import AssignForm, ReplyForm
 from .models import Conversation, Message
 
@@ -59,7 +60,11 @@ def _list_params(request: HttpRequest) -> dict:
         due_within = None
     if due_within is not None and not 0 <= due_within <= 24 * 30:
         due_within = None
-    return {"filter_name": filter_name, "kind": kind, "due_within": due_within}
+    # Discussions and claims: Sales Center's states (in progress, unresolved, closed).
+    state = request.GET.get("state", "")
+    if state not in cases.STATE_GROUPS:
+        state = ""
+    return {"filter_name": filter_name, "kind": kind, "due_within": due_within, "state": state}
 
 
 DUE_WITHIN_CHOICES = (1, 4, 24)
@@ -86,6 +91,14 @@ def _list_context(request: HttpRequest, params: dict) -> dict:
             ("all", _("All")),
             ("closed", _("Closed")),
         ],
+        "state": params["state"],
+        "kinds": [("", _("All types"))] + [(k.value, k.label) for k in Conversation.Kind],
+        "states": [
+            ("", _("Any state")),
+            ("in_progress", _("In progress")),
+            ("unresolved", _("Unresolved")),
+            ("closed", _("Closed")),
+        ],
         "query_string": request.GET.urlencode(),
     }
 
@@ -104,6 +117,8 @@ def _conversation_context(request: HttpRequest, conversation: Conversation) -> d
         "sla_clocks": sla_selectors.sla_open_clocks(conversation),
         "sla_last_record": sla_selectors.sla_last_record(conversation),
         "no_reply_form": NoReplyNeededForm(),
+        "case": cases.case_summary(conversation),
+        "timeline": cases.case_timeline(conversation, now=timezone.now()),
     }
 
 
@@ -140,7 +155,10 @@ def conversation_thread(request: HttpRequest, pk: int) -> HttpResponse:
 def _pane(request: HttpRequest, conversation: Conversation, *, status: int = 200) -> HttpResponse:
     conversation.refresh_from_db()
     response = render(
-        request, "inbox/inbox.html#conversation-pane", _conversation_context(request, conversation), status=status
+        request,
+        "inbox/inbox.html#conversation-pane",
+        _conversation_context(request, conversation),
+        status=status,
     )
     response["HX-Trigger"] = "conversation-changed"
     return response
@@ -150,7 +168,7 @@ def _pane(request: HttpRequest, conversation: Conversation, *, status: int = 200
 @member_required
 def conversation_reply(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.conversation_get(organization=request.membership.organization, pk=pk)
-    form = ReplyForm(request.POST)
+    form = ReplyForm(request.POST, request.FILES)
     if not form.is_valid():
         context = _conversation_context(request, conversation)
         context["reply_form"] = form
@@ -161,6 +179,7 @@ def conversation_reply(request: HttpRequest, pk: int) -> HttpResponse:
             text=form.cleaned_data["text"],
             acting_user=request.user,
             idempotency_key=form.cleaned_data.get("idempotency_key"),
+            attachments=form.cleaned_data.get("attachments") or [],
         )
     except PermissionError as exc:
         form.add_error(None, str(exc))
@@ -179,7 +198,9 @@ def conversation_assign(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.conversation_get(organization=org, pk=pk)
     form = AssignForm(request.POST, organization=org, user=request.user)
     if form.is_valid():
-        services.conversation_assign(conversation, assignee=form.cleaned_data["assignee"], acting_user=request.user)
+        services.conversation_assign(
+            conversation, assignee=form.cleaned_data["assignee"], acting_user=request.user
+        )
     if not request.htmx:
         return redirect("inbox:conversation-detail", pk=conversation.pk)
     return _pane(request, conversation)
@@ -252,28 +273,8 @@ def account_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @lead_required
-def account_connect_allegro(request: HttpRequest) -> HttpResponse:
-    from integrations.allegro.connect import allegro_connect_start
-    from integrations.contracts import ChannelError
-    from integrations.tasks import allegro_connect_poll
-
-    try:
-        account = allegro_connect_start(
-            organization=request.membership.organization, name=request.POST.get("name", "").strip()[:200]
-        )
-    except ChannelError as exc:
-        flash.error(request, _("Could not start the Allegro authorization: %(reason)s") % {"reason": exc.user_message})
-        return redirect("inbox:account-list")
-    allegro_connect_poll.apply_async(args=[account.pk], countdown=int(account.connect_state.get("interval", 5)))
-    return redirect(reverse("inbox:account-list") + f"#account-{account.pk}")
-
-
-@require_POST
-@lead_required
 def account_sync_now(request: HttpRequest, pk: int) -> HttpResponse:
-    from integrations.tasks import channel_account_sync
-
     account = selectors.channel_account_get(organization=request.membership.organization, pk=pk)
-    channel_account_sync.delay(account.pk)
+    current_app.send_task(services.SYNC_TASK, args=[account.pk])
     flash.success(request, _("Synchronisation of %(name)s started.") % {"name": account.name})
     return redirect("inbox:account-list")

@@ -31,6 +31,9 @@ class DeliveryAttempt(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["message", "number"], name="deliveryattempt_unique")]
 
+    def __str__(self) -> str:
+        return f"attempt {self.number} of message {self.message_id}: {self.outcome}"
+
 
 class SyncRun(models.Model):
     """One sync of one account: how much it found and what it cost (HTTP calls)."""
@@ -46,6 +49,9 @@ class SyncRun(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["account", "-started_at"], name="syncrun_account_idx")]
+
+    def __str__(self) -> str:
+        return f"sync of account {self.account_id} at {self.started_at:%Y-%m-%d %H:%M:%S}"
 
 
 class EmailSource(models.Model):

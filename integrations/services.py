@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import random
-from itertools import groupby
 from datetime import timedelta
+from itertools import groupby
 
 from django.core.cache import cache
 from django.db import transaction
@@ -30,7 +30,7 @@ MAX_DELIVERY_ATTEMPTS = 8
 def _backoff(attempt: int) -> timedelta:
     """Exponential backoff with full jitter: ~10 s, 20 s, 40 s … capped at 30 min."""
     base = min(10 * 2 ** max(attempt - 1, 0), 1800)
-    return timedelta(seconds=base / 2 + random.uniform(0, base / 2))  # noqa: S311 (jitter, not crypto)
+    return timedelta(seconds=base / 2 + random.uniform(0, base / 2))
 
 
 def channel_account_sync(account_id: int) -> SyncRun | None:
@@ -41,7 +41,10 @@ def channel_account_sync(account_id: int) -> SyncRun | None:
     item is stored, so a crash mid-sync loses nothing: the next run fetches the same items again.
     """
     account = ChannelAccount.objects.filter(pk=account_id, is_active=True).first()
-    if account is None or account.health in (ChannelAccount.Health.CONNECTING, ChannelAccount.Health.AUTH_FAILED):
+    if account is None or account.health in (
+        ChannelAccount.Health.CONNECTING,
+        ChannelAccount.Health.AUTH_FAILED,
+    ):
         return None
     lock_key = f"sync-lock:{account.pk}"
     if not cache.add(lock_key, "1", SYNC_LOCK_SECONDS):
@@ -54,7 +57,9 @@ def channel_account_sync(account_id: int) -> SyncRun | None:
         for update in result.conversations:
             inbox_services.conversation_apply_update(account, update)
         # One transaction per conversation: a commit (WAL flush) per thread, not per message.
-        for _key, group in groupby(result.items, key=lambda i: (i.conversation_kind, i.conversation_external_id)):
+        for _key, group in groupby(
+            result.items, key=lambda i: (i.conversation_kind, i.conversation_external_id)
+        ):
             with transaction.atomic():
                 for item in group:
                     _message, created = inbox_services.message_receive(account, item)
@@ -124,7 +129,9 @@ def outbound_message_deliver(message_id: int) -> str:
 def _deliver_claimed(message: Message, *, reconcile_first: bool) -> str:
     attempt_no = message.attempts + 1
     Message.objects.filter(pk=message.pk).update(attempts=attempt_no)
-    attempt = DeliveryAttempt.objects.create(message=message, number=attempt_no, outcome=DeliveryAttempt.Outcome.TRANSIENT)
+    attempt = DeliveryAttempt.objects.create(
+        message=message, number=attempt_no, outcome=DeliveryAttempt.Outcome.TRANSIENT
+    )
     adapter = get_adapter(message.account)
     outbound = outbound_from_message(message)
     try:
@@ -156,7 +163,9 @@ def _deliver_claimed(message: Message, *, reconcile_first: bool) -> str:
     attempt.finished_at = timezone.now()
     attempt.status_code = 201
     attempt.save()
-    inbox_services.message_mark_delivered(message.pk, external_id=receipt.external_id, delivered_at=receipt.sent_at)
+    inbox_services.message_mark_delivered(
+        message.pk, external_id=receipt.external_id, delivered_at=receipt.sent_at
+    )
     return "delivered"
 
 
@@ -172,7 +181,8 @@ def outbound_messages_sweep(*, limit: int = 200) -> list[int]:
             delivery_status=Message.DeliveryStatus.SENDING, sending_started_at__lt=now - SENDING_STALE_AFTER
         ).update(delivery_status=Message.DeliveryStatus.PENDING, next_attempt_at=now)
     due = Message.objects.filter(delivery_status=Message.DeliveryStatus.PENDING).filter(
-        Q(next_attempt_at__isnull=True, created_at__lt=now - timedelta(seconds=20)) | Q(next_attempt_at__lte=now)
+        Q(next_attempt_at__isnull=True, created_at__lt=now - timedelta(seconds=20))
+        | Q(next_attempt_at__lte=now)
     )
     return list(due.order_by("created_at").values_list("id", flat=True)[:limit])
 

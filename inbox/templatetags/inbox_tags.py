@@ -21,3 +21,16 @@ def duration_since(value: datetime | None) -> str:
     if hours:
         return _("%(h)s h %(m)s min") % {"h": hours, "m": minutes}
     return _("%(m)s min") % {"m": minutes}
+
+
+@register.simple_tag(takes_context=True)
+def qs(context, **changes) -> str:
+    """The current list's query string with some parameters changed ("" removes one)."""
+    params = context["request"].GET.copy()
+    for key, value in changes.items():
+        if value in ("", None):
+            params.pop(key, None)
+        else:
+            params[key] = value
+    params.pop("page", None)
+    return params.urlencode()

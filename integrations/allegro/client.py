@@ -100,14 +100,21 @@ class OAuth:
         try:
             return self.http.post(f"{self.base}{path}", data=data, params=params, auth=self.auth)
         except httpx.HTTPError as exc:
-            raise TransientChannelError(f"Allegro authorization server unreachable: {exc.__class__.__name__}") from exc
+            raise TransientChannelError(
+                f"Allegro authorization server unreachable: {exc.__class__.__name__}"
+            ) from exc
 
     def device_start(self) -> dict[str, Any]:
-        response = self._post("/auth/oauth/device", {"client_id": settings.ALLEGRO_CLIENT_ID},
-                              params={"client_id": settings.ALLEGRO_CLIENT_ID})
+        response = self._post(
+            "/auth/oauth/device",
+            {"client_id": settings.ALLEGRO_CLIENT_ID},
+            params={"client_id": settings.ALLEGRO_CLIENT_ID},
+        )
         if response.status_code != 200:
             code, text = error_message(response)
-            raise PermanentChannelError(f"Device authorization refused: {text}", status=response.status_code, code=code)
+            raise PermanentChannelError(
+                f"Device authorization refused: {text}", status=response.status_code, code=code
+            )
         return response.json()
 
     def device_poll(self, device_code: str) -> tuple[str, TokenSet | None]:
@@ -124,7 +131,9 @@ class OAuth:
         return code or text, None
 
     def refresh(self, refresh_token: str) -> TokenSet:
-        response = self._post("/auth/oauth/token", {"grant_type": "refresh_token", "refresh_token": refresh_token})
+        response = self._post(
+            "/auth/oauth/token", {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        )
         if response.status_code == 200:
             return TokenSet.from_response(response.json())
         if response.status_code >= 500 or response.status_code == 429:
@@ -159,7 +168,9 @@ class AllegroClient:
         creds = self._credentials()
         expires_at = creds.get("expires_at")
         if not creds.get("access_token"):
-            raise AuthorizationLost("Account has no access token", user_message="Konto Allegro nie jest połączone.")
+            raise AuthorizationLost(
+                "Account has no access token", user_message="Konto Allegro nie jest połączone."
+            )
         if expires_at and datetime.fromisoformat(expires_at) - REFRESH_MARGIN <= timezone.now():
             self._refresh(stale_access_token=creds["access_token"])
         return self._credentials()["access_token"]
@@ -175,7 +186,9 @@ class AllegroClient:
                     self.account.credentials = creds  # another worker refreshed already
                     return
             if not creds.get("refresh_token"):
-                raise AuthorizationLost("No refresh token", user_message="Konto Allegro wymaga ponownego połączenia.")
+                raise AuthorizationLost(
+                    "No refresh token", user_message="Konto Allegro wymaga ponownego połączenia."
+                )
             tokens = self.oauth.refresh(creds["refresh_token"])
             account.credentials = {**creds, **tokens.as_credentials()}
             account.save(update_fields=["credentials"])
@@ -187,7 +200,7 @@ class AllegroClient:
     def _pause(self, attempt: int, *, rate_limited: bool) -> None:
         base = self.retry_base * (4 if rate_limited else 1)
         delay = min(base * 2**attempt, 30.0)
-        self.sleep(delay / 2 + random.uniform(0, delay / 2))  # noqa: S311 (jitter)
+        self.sleep(delay / 2 + random.uniform(0, delay / 2))
 
     def request(
         self,
@@ -216,7 +229,9 @@ class AllegroClient:
                 headers["Content-Type"] = media
             self.calls += 1
             try:
-                response = self.http.request(method, f"{self.base}{path}", params=params, json=json, headers=headers)
+                response = self.http.request(
+                    method, f"{self.base}{path}", params=params, json=json, headers=headers
+                )
             except httpx.TimeoutException:
                 last_error = "Allegro nie odpowiedziało w czasie (timeout)."
                 if is_message_post:
@@ -252,10 +267,13 @@ class AllegroClient:
                 logger.info("allegro %s %s -> %s (attempt %s)", method, path, status, attempt + 1)
                 self._pause(attempt, rate_limited=status == 429)
                 continue
-            raise PermanentChannelError(f"Allegro {method} {path} -> {status}: {text}",
-                                        user_message=text, status=status, code=code)
-        raise TransientChannelError(f"Allegro unavailable after {self.max_retries + 1} attempts: {last_error}",
-                                    user_message=last_error or "Allegro jest chwilowo niedostępne.")
+            raise PermanentChannelError(
+                f"Allegro {method} {path} -> {status}: {text}", user_message=text, status=status, code=code
+            )
+        raise TransientChannelError(
+            f"Allegro unavailable after {self.max_retries + 1} attempts: {last_error}",
+            user_message=last_error or "Allegro jest chwilowo niedostępne.",
+        )
 
     def upload(self, path: str, payload: bytes, content_type: str) -> Any:
         """PUT raw bytes (attachment upload, the second step of declare + upload)."""
@@ -275,9 +293,15 @@ class AllegroClient:
             raise TransientChannelError(f"Attachment upload failed: {exc.__class__.__name__}") from exc
         if response.status_code >= 300:
             code, text = error_message(response)
-            error = TransientChannelError if response.status_code in RETRYABLE_STATUS else PermanentChannelError
-            raise error(f"Attachment upload -> {response.status_code}: {text}", user_message=text,
-                        status=response.status_code, code=code)
+            error = (
+                TransientChannelError if response.status_code in RETRYABLE_STATUS else PermanentChannelError
+            )
+            raise error(
+                f"Attachment upload -> {response.status_code}: {text}",
+                user_message=text,
+                status=response.status_code,
+                code=code,
+            )
         return response.json() if response.content else None
 
     def get(self, path: str, *, media: str | None = None, **params: Any) -> Any:

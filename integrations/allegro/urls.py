@@ -5,5 +5,6 @@ from . import views
 app_name = "allegro"
 
 urlpatterns = [
+    path("connect/", views.account_connect, name="connect"),
     path("claims/<int:pk>/decide/", views.claim_decide, name="claim-decide"),
 ]

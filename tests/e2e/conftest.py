@@ -16,6 +16,12 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 from django.db import connection
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from inbox.models import ChannelAccount, Membership
+from integrations.allegro.client import TokenSet
+from tests.factories import MembershipFactory, OrganizationFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 # Playwright's sync API runs an event loop in this thread; the ORM calls in tests are still sync.
@@ -50,17 +56,54 @@ def celery_stack(transactional_db, allegro_sandbox, tmp_path):
     beat_log = tmp_path / "beat.log"
     procs = []
     with open(worker_log, "w") as wl, open(beat_log, "w") as bl:
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "celery,sync,outbound,sla",
-             "-P", "threads", "-c", "4", "--without-gossip", "--without-mingle", "-n", f"e2e-{os.getpid()}@%h",
-             "--loglevel", "INFO"],
-            cwd=ROOT, env=env, stdout=wl, stderr=subprocess.STDOUT,
-        ))
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "beat", "-s", str(tmp_path / "beat-schedule"),
-             "--loglevel", "INFO"],
-            cwd=ROOT, env=env, stdout=bl, stderr=subprocess.STDOUT,
-        ))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "-Q",
+                    "celery,sync,outbound,sla",
+                    "-P",
+                    "threads",
+                    "-c",
+                    "4",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "-n",
+                    f"e2e-{os.getpid()}@%h",
+                    "--loglevel",
+                    "INFO",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=wl,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "beat",
+                    "-s",
+                    str(tmp_path / "beat-schedule"),
+                    "--loglevel",
+                    "INFO",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=bl,
+                stderr=subprocess.STDOUT,
+            )
+        )
     deadline = time.monotonic() + 60
     while "ready." not in worker_log.read_text():
         if time.monotonic() > deadline or procs[0].poll() is not None:
@@ -82,12 +125,21 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (bin/ensure-test-system-deps)")
+        pytest.fail(
+            f"{CHROMIUM} is missing: `make test` installs Debian's chromium (bin/ensure-test-system-deps)"
+        )
     with sync_playwright() as pw:
         instance = pw.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield instance
         instance.close()
@@ -95,7 +147,9 @@ def browser():
 
 @pytest.fixture
 def page(browser, request):
-    context = browser.new_context(locale="pl-PL", timezone_id="Europe/Warsaw", viewport={"width": 1400, "height": 900})
+    context = browser.new_context(
+        locale="pl-PL", timezone_id="Europe/Warsaw", viewport={"width": 1400, "height": 900}
+    )
     pg = context.new_page()
     pg.set_default_timeout(20_000)
     yield pg
@@ -111,3 +165,28 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture
+def workspace(transactional_db, allegro_sandbox):
+    org = OrganizationFactory(name="Sklep E2E", slug="e2e")
+    agent = MembershipFactory(organization=org, user__username="agentka", role=Membership.Role.AGENT).user
+    MembershipFactory(organization=org, user__username="kierownik", role=Membership.Role.LEAD)
+    tokens = TokenSet.from_response(allegro_sandbox.mint_token(seller="SklepTest"), now=timezone.now())
+    account = ChannelAccount.objects.create(
+        organization=org,
+        kind="allegro",
+        name="SklepTest",
+        external_id="e2e",
+        health="ok",
+        credentials=tokens.as_credentials(),
+    )
+    return org, agent, account
+
+
+def login(page, base: str, username: str) -> None:
+    page.goto(f"{base}/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "haslo-testowe-1")
+    page.click("button[type=submit]")
+    expect(page.locator(".topbar")).to_be_visible()

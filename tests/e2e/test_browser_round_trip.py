@@ -6,39 +6,16 @@ import re
 import time
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import expect
 
-from inbox.models import ChannelAccount, Membership
-from integrations.allegro.client import TokenSet
-from tests.factories import MembershipFactory, OrganizationFactory
+from tests.e2e.conftest import login
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-@pytest.fixture
-def workspace(transactional_db, allegro_sandbox):
-    org = OrganizationFactory(name="Sklep E2E", slug="e2e")
-    agent = MembershipFactory(organization=org, user__username="agentka", role=Membership.Role.AGENT).user
-    MembershipFactory(organization=org, user__username="kierownik", role=Membership.Role.LEAD)
-    tokens = TokenSet.from_response(allegro_sandbox.mint_token(seller="SklepTest"), now=timezone.now())
-    account = ChannelAccount.objects.create(
-        organization=org, kind="allegro", name="SklepTest", external_id="e2e", health="ok",
-        credentials=tokens.as_credentials(),
-    )
-    return org, agent, account
-
-
-def login(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "haslo-testowe-1")
-    page.click("button[type=submit]")
-    expect(page.locator(".topbar")).to_be_visible()
-
-
-def test_agent_answers_a_buyer_and_the_reply_reaches_allegro(page, live_server, workspace, allegro_sandbox,
-                                                             celery_stack):
+def test_agent_answers_a_buyer_and_the_reply_reaches_allegro(
+    page, live_server, workspace, allegro_sandbox, celery_stack
+):
     login(page, live_server.url, "agentka")
     text = "Dzień dobry, czy zdążycie wysłać pralkę przed weekendem?"
     allegro_sandbox.buyer_writes("kupujacy_marek", text, order_id="5c3f0a2e-1111-4bbb-9ccc-0123456789ab")

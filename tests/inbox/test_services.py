@@ -13,7 +13,9 @@ from integrations.contracts import InboundMessage
 from tests.factories import ChannelAccountFactory
 
 
-def inbound(ext: str, *, thread: str = "t-1", minutes_ago: int = 30, direction: str = "in", **kw) -> InboundMessage:
+def inbound(
+    ext: str, *, thread: str = "t-1", minutes_ago: int = 30, direction: str = "in", **kw
+) -> InboundMessage:
     return InboundMessage(
         external_id=ext,
         conversation_external_id=thread,
@@ -83,10 +85,14 @@ def test_a_buyer_message_reopens_a_closed_conversation(account, alice):
     assert list(conv.events.values_list("kind", flat=True)) == ["created", "closed", "reopened"]
 
 
-def test_reply_is_stored_pending_and_enqueued_only_after_commit(account, alice, django_capture_on_commit_callbacks):
+def test_reply_is_stored_pending_and_enqueued_only_after_commit(
+    account, alice, django_capture_on_commit_callbacks
+):
     msg, _ = services.message_receive(account, inbound("m-1"))
     with django_capture_on_commit_callbacks() as callbacks:
-        reply, created = services.message_reply_create(msg.conversation, text="Wysyłamy dziś.", acting_user=alice)
+        reply, created = services.message_reply_create(
+            msg.conversation, text="Wysyłamy dziś.", acting_user=alice
+        )
     assert created
     assert reply.delivery_status == Message.DeliveryStatus.PENDING
     assert len(callbacks) == 1
@@ -101,8 +107,12 @@ def test_reply_with_the_same_idempotency_key_is_stored_once(account, alice):
 
     msg, _ = services.message_receive(account, inbound("m-1"))
     key = uuid.uuid4()
-    first, c1 = services.message_reply_create(msg.conversation, text="A", acting_user=alice, idempotency_key=key)
-    second, c2 = services.message_reply_create(msg.conversation, text="A", acting_user=alice, idempotency_key=key)
+    first, c1 = services.message_reply_create(
+        msg.conversation, text="A", acting_user=alice, idempotency_key=key
+    )
+    second, c2 = services.message_reply_create(
+        msg.conversation, text="A", acting_user=alice, idempotency_key=key
+    )
     assert (c1, c2) == (True, False)
     assert first.pk == second.pk
 
@@ -111,7 +121,9 @@ def test_delivery_stops_the_wait_and_folds_a_synced_copy(account, alice):
     msg, _ = services.message_receive(account, inbound("m-1"))
     reply, _ = services.message_reply_create(msg.conversation, text="Już wysłane.", acting_user=alice)
     # A sync stored Allegro's copy of our reply before the delivery task recorded its id.
-    services.message_receive(account, inbound("allegro-id-9", minutes_ago=0, direction="out", text="Już wysłane."))
+    services.message_receive(
+        account, inbound("allegro-id-9", minutes_ago=0, direction="out", text="Już wysłane.")
+    )
     services.message_mark_delivered(reply.pk, external_id="allegro-id-9", delivered_at=timezone.now())
     assert Message.objects.filter(direction="out").count() == 1
     reply.refresh_from_db()

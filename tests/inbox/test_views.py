@@ -47,7 +47,9 @@ def test_the_inbox_lists_waiting_conversations_in_polish(client, alice, conversa
 def test_the_list_partial_is_served_to_htmx(client, alice, conversation):
     client.force_login(alice)
     response = client.get(
-        reverse("inbox:conversation-list") + "?filter=all", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="conversation-list"
+        reverse("inbox:conversation-list") + "?filter=all",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="conversation-list",
     )
     body = response.content.decode()
     assert body.lstrip().startswith('<ul id="conversation-list"')
@@ -96,7 +98,11 @@ def test_an_empty_reply_is_refused_with_a_message(client, alice, conversation):
 
 def test_assign_close_and_reopen(client, alice, bob, conversation):
     client.force_login(alice)
-    client.post(reverse("inbox:conversation-assign", args=[conversation.pk]), {"assignee": bob.pk}, HTTP_HX_REQUEST="true")
+    client.post(
+        reverse("inbox:conversation-assign", args=[conversation.pk]),
+        {"assignee": bob.pk},
+        HTTP_HX_REQUEST="true",
+    )
     conversation.refresh_from_db()
     assert conversation.assignee == bob
     client.post(reverse("inbox:conversation-close", args=[conversation.pk]), HTTP_HX_REQUEST="true")
@@ -111,7 +117,7 @@ def test_assign_close_and_reopen(client, alice, bob, conversation):
 
 def test_agents_cannot_connect_accounts(client, alice):
     client.force_login(alice)
-    assert client.post(reverse("inbox:account-connect-allegro")).status_code == 404
+    assert client.post(reverse("allegro:connect")).status_code == 404
 
 
 def _all_url_patterns(resolver=None, prefix=""):

@@ -25,9 +25,15 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--sandbox-port", type=int, default=int(os.environ.get("SANDBOX_PORT", "8765")))
-        parser.add_argument("--simulate-rate", type=float, default=float(os.environ.get("SIMULATE_RATE", "20")),
-                            help="seconds between simulated buyer messages")
-        parser.add_argument("--no-sandbox", action="store_true", help="use a real Allegro (ALLEGRO_* settings)")
+        parser.add_argument(
+            "--simulate-rate",
+            type=float,
+            default=float(os.environ.get("SIMULATE_RATE", "20")),
+            help="seconds between simulated buyer messages",
+        )
+        parser.add_argument(
+            "--no-sandbox", action="store_true", help="use a real Allegro (ALLEGRO_* settings)"
+        )
 
     def handle(self, *args, host, port, sandbox_port, simulate_rate, no_sandbox, **options):
         self.children: list[tuple[str, subprocess.Popen]] = []
@@ -62,13 +68,58 @@ class Command(BaseCommand):
                 sandbox_url = f"http://127.0.0.1:{sandbox_port}"
                 env["ALLEGRO_API_URL"] = env["ALLEGRO_AUTH_URL"] = sandbox_url
                 settings.ALLEGRO_API_URL = settings.ALLEGRO_AUTH_URL = sandbox_url
-                self._start("sandbox", [python, manage, "allegro_sandbox", "--port", str(sandbox_port),
-                                        "--simulate", "--rate", str(simulate_rate), "--auto-approve"], env)
+                self._start(
+                    "sandbox",
+                    [
+                        python,
+                        manage,
+                        "allegro_sandbox",
+                        "--port",
+                        str(sandbox_port),
+                        "--simulate",
+                        "--rate",
+                        str(simulate_rate),
+                        "--auto-approve",
+                    ],
+                    env,
+                )
                 self._wait_http(f"{sandbox_url}/_sandbox/health", "sandbox")
-            self._start("worker", [python, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                                   "-Q", "celery,sync,outbound,sla,webhooks", "--concurrency", "2", "-n", "demo@%h"], env)
-            self._start("beat", [python, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
-                                 "-s", settings.CELERY_BEAT_SCHEDULE_FILENAME], env)
+            self._start(
+                "worker",
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "--loglevel",
+                    "INFO",
+                    "-Q",
+                    "celery,sync,outbound,sla,webhooks",
+                    "--concurrency",
+                    "2",
+                    "-n",
+                    "demo@%h",
+                ],
+                env,
+            )
+            self._start(
+                "beat",
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "beat",
+                    "--loglevel",
+                    "INFO",
+                    "-s",
+                    settings.CELERY_BEAT_SCHEDULE_FILENAME,
+                ],
+                env,
+            )
             self._start("web", [python, manage, "runserver", f"{host}:{port}", "--noreload"], env)
             self._wait_http(f"http://{host}:{port}/login/", "web")
             if not no_sandbox:
@@ -135,6 +186,10 @@ class Command(BaseCommand):
             "  Logins (password for all: " + DEMO_PASSWORD + "):",
         ]
         lines += [f"    {u:<12} {role.label}" for u, _f, _l, role in DEMO_USERS]
-        lines += ["  Buyers write in every few seconds (the sandbox simulator).", "  Ctrl-C stops everything.",
-                  "=" * 64, ""]
+        lines += [
+            "  Buyers write in every few seconds (the sandbox simulator).",
+            "  Ctrl-C stops everything.",
+            "=" * 64,
+            "",
+        ]
         self.stdout.write("\n".join(lines))

@@ -76,8 +76,19 @@ def issue_update(issue: dict[str, Any]) -> ConversationUpdate | None:
         "issue": {
             key: issue.get(key)
             for key in (
-                "type", "referenceNumber", "decisionDueDate", "openedDate", "subject", "expectations",
-                "description", "offer", "product", "reason", "right", "checkoutForm", "attachments",
+                "type",
+                "referenceNumber",
+                "decisionDueDate",
+                "openedDate",
+                "subject",
+                "expectations",
+                "description",
+                "offer",
+                "product",
+                "reason",
+                "right",
+                "checkoutForm",
+                "attachments",
             )
         }
         | {
@@ -101,7 +112,9 @@ def issue_update(issue: dict[str, Any]) -> ConversationUpdate | None:
     )
 
 
-def chat_to_inbound(raw: dict[str, Any], *, issue_id: str, kind: str, buyer_login: str) -> InboundMessage | None:
+def chat_to_inbound(
+    raw: dict[str, Any], *, issue_id: str, kind: str, buyer_login: str
+) -> InboundMessage | None:
     msg_id = raw.get("id")
     if not isinstance(msg_id, str) or not msg_id or msg_id == "TODO":  # legacy items (issue #12486)
         return None
@@ -166,7 +179,9 @@ class SaleIssues:
         chat: list[dict[str, Any]] = []
         offset = 0
         while True:
-            page = self.client.get(f"/sale/issues/{issue_id}/chat", limit=PAGE, offset=offset).get("chat") or []
+            page = (
+                self.client.get(f"/sale/issues/{issue_id}/chat", limit=PAGE, offset=offset).get("chat") or []
+            )
             chat.extend(page)
             if len(page) < PAGE:
                 return chat
@@ -219,9 +234,13 @@ class SaleIssues:
         if message.attachments:
             body["attachments"] = self._upload(message)
         # 409 (the issue's state forbids messages) is permanent: shown to the agent, not retried.
-        response = self.client.request("POST", f"/sale/issues/{message.conversation_external_id}/message", json=body)
+        response = self.client.request(
+            "POST", f"/sale/issues/{message.conversation_external_id}/message", json=body
+        )
         return SendReceipt(
-            external_id=response["id"], sent_at=parse_time(response.get("createdAt")) or timezone.now(), raw=response
+            external_id=response["id"],
+            sent_at=parse_time(response.get("createdAt")) or timezone.now(),
+            raw=response,
         )
 
     def find_sent(self, message: OutboundMessage) -> SendReceipt | None:

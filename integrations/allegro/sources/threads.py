@@ -152,9 +152,13 @@ class MessageCenterThreads:
         ids = []
         for att in message.attachments:
             declared = self.client.request(
-                "POST", "/messaging/message-attachments", json={"filename": att.filename, "size": len(att.payload)}
+                "POST",
+                "/messaging/message-attachments",
+                json={"filename": att.filename, "size": len(att.payload)},
             )
-            self.client.upload(f"/messaging/message-attachments/{declared['id']}", att.payload, att.content_type)
+            self.client.upload(
+                f"/messaging/message-attachments/{declared['id']}", att.payload, att.content_type
+            )
             ids.append({"id": declared["id"]})
         return ids
 
@@ -168,7 +172,9 @@ class MessageCenterThreads:
             json=body,
             is_message_post=True,
         )
-        return SendReceipt(external_id=body["id"], sent_at=parse_time(body.get("createdAt")) or timezone.now(), raw=body)
+        return SendReceipt(
+            external_id=body["id"], sent_at=parse_time(body.get("createdAt")) or timezone.now(), raw=body
+        )
 
     def find_sent(self, message: OutboundMessage) -> SendReceipt | None:
         """Our copy in the thread if an interrupted send did go out (same text, from us, after the reply)."""

@@ -48,7 +48,7 @@ def test_credentials_are_encrypted_at_rest(org, allegro_sandbox):
 
 def test_a_lead_starts_the_flow_from_the_accounts_page(client, bob, allegro_sandbox):
     client.force_login(bob)
-    response = client.post(reverse("inbox:account-connect-allegro"), {"name": "Sklep główny"})
+    response = client.post(reverse("allegro:connect"), {"name": "Sklep główny"})
     assert response.status_code == 302
     page = client.get(reverse("inbox:account-list")).content.decode()
     account = ChannelAccount.objects.get()

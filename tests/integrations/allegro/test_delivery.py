@@ -20,7 +20,9 @@ def _waiting_conversation(account, sandbox, text="Czy mogę zmienić adres dosta
 
 def test_a_reply_reaches_allegro_and_stops_the_wait(connected_account, allegro_sandbox, alice):
     conv = _waiting_conversation(connected_account, allegro_sandbox)
-    reply, _ = inbox_services.message_reply_create(conv, text="Tak, proszę podać nowy adres.", acting_user=alice)
+    reply, _ = inbox_services.message_reply_create(
+        conv, text="Tak, proszę podać nowy adres.", acting_user=alice
+    )
     assert services.outbound_message_deliver(reply.pk) == "delivered"
     sent = allegro_sandbox.sent()
     assert [s["text"] for s in sent] == ["Tak, proszę podać nowy adres."]
@@ -47,9 +49,21 @@ def test_a_permanent_error_fails_the_reply_with_allegros_message(connected_accou
     conv = _waiting_conversation(connected_account, allegro_sandbox)
     reply, _ = inbox_services.message_reply_create(conv, text="x" * 10, acting_user=alice)
     allegro_sandbox.inject_fault(
-        status=422, path=f"/messaging/threads/{conv.external_id}/messages", method="POST",
-        body={"errors": [{"code": "VALIDATION_ERROR", "message": "bad", "details": None, "path": "text",
-                          "userMessage": "Wiadomość zawiera niedozwolone treści.", "metadata": {}}]},
+        status=422,
+        path=f"/messaging/threads/{conv.external_id}/messages",
+        method="POST",
+        body={
+            "errors": [
+                {
+                    "code": "VALIDATION_ERROR",
+                    "message": "bad",
+                    "details": None,
+                    "path": "text",
+                    "userMessage": "Wiadomość zawiera niedozwolone treści.",
+                    "metadata": {},
+                }
+            ]
+        },
     )
     assert services.outbound_message_deliver(reply.pk) == "failed"
     reply.refresh_from_db()
@@ -61,12 +75,15 @@ def test_a_permanent_error_fails_the_reply_with_allegros_message(connected_accou
     assert conv.awaiting_reply_since is not None  # the buyer still waits
 
 
-def test_a_transient_error_parks_the_reply_for_a_later_attempt(connected_account, allegro_sandbox, alice, settings):
+def test_a_transient_error_parks_the_reply_for_a_later_attempt(
+    connected_account, allegro_sandbox, alice, settings
+):
     settings.ALLEGRO_MAX_RETRIES = 0
     conv = _waiting_conversation(connected_account, allegro_sandbox)
     reply, _ = inbox_services.message_reply_create(conv, text="Za chwilę", acting_user=alice)
-    allegro_sandbox.inject_fault(status=503, count=1, path=f"/messaging/threads/{conv.external_id}/messages",
-                                 method="POST")
+    allegro_sandbox.inject_fault(
+        status=503, count=1, path=f"/messaging/threads/{conv.external_id}/messages", method="POST"
+    )
     assert services.outbound_message_deliver(reply.pk) == "retry"
     reply.refresh_from_db()
     assert reply.delivery_status == Message.DeliveryStatus.PENDING
@@ -85,9 +102,15 @@ def test_an_interrupted_send_is_reconciled_not_repeated(connected_account, alleg
     reply, _ = inbox_services.message_reply_create(conv, text="Wysłane przed awarią", acting_user=alice)
     started = timezone.now() - timedelta(minutes=5)
     token = allegro_sandbox.mint_token(seller="SklepTest")["access_token"]
-    allegro_sandbox.api("POST", f"/messaging/threads/{conv.external_id}/messages", token,
-                        json={"text": "Wysłane przed awarią"})
-    Message.objects.filter(pk=reply.pk).update(delivery_status="sending", sending_started_at=started, attempts=1)
+    allegro_sandbox.api(
+        "POST",
+        f"/messaging/threads/{conv.external_id}/messages",
+        token,
+        json={"text": "Wysłane przed awarią"},
+    )
+    Message.objects.filter(pk=reply.pk).update(
+        delivery_status="sending", sending_started_at=started, attempts=1
+    )
     ids = services.outbound_messages_sweep()
     assert reply.pk in ids
     assert services.outbound_message_deliver(reply.pk) == "delivered"
@@ -97,7 +120,9 @@ def test_an_interrupted_send_is_reconciled_not_repeated(connected_account, alleg
 
 def test_the_one_post_per_second_limit_is_respected(connected_account, allegro_sandbox, alice):
     conv = _waiting_conversation(connected_account, allegro_sandbox)
-    replies = [inbox_services.message_reply_create(conv, text=f"Część {i}", acting_user=alice)[0] for i in range(3)]
+    replies = [
+        inbox_services.message_reply_create(conv, text=f"Część {i}", acting_user=alice)[0] for i in range(3)
+    ]
     for reply in replies:
         assert services.outbound_message_deliver(reply.pk) == "delivered"
     assert len(allegro_sandbox.sent()) == 3

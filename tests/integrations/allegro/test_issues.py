@@ -15,8 +15,9 @@ def sync(account):
 
 
 def test_a_discussion_becomes_a_conversation_with_its_chat(connected_account, allegro_sandbox):
-    issue = allegro_sandbox.issue_open("kupujacy_adam", "DISPUTE", text="Paczka nie dotarła, minął tydzień.",
-                                       reason="NO_PRODUCT_RECEIVED")
+    issue = allegro_sandbox.issue_open(
+        "kupujacy_adam", "DISPUTE", text="Paczka nie dotarła, minął tydzień.", reason="NO_PRODUCT_RECEIVED"
+    )
     sync(connected_account)
     conv = Conversation.objects.get(external_id=issue["id"])
     assert conv.kind == "discussion"
@@ -29,7 +30,9 @@ def test_a_discussion_becomes_a_conversation_with_its_chat(connected_account, al
     assert conv.awaiting_reply_since == first.source_created_at
 
     allegro_sandbox.issue_chat(issue["id"], "Halo, czekam na odpowiedź.")
-    allegro_sandbox.issue_chat(issue["id"], "Doradca Allegro: prosimy o kontakt z kupującym.", author="ALLEGRO_ADVISOR")
+    allegro_sandbox.issue_chat(
+        issue["id"], "Doradca Allegro: prosimy o kontakt z kupującym.", author="ALLEGRO_ADVISOR"
+    )
     sync(connected_account)
     conv.refresh_from_db()
     texts = list(conv.messages.order_by("source_created_at").values_list("author_type", "classification"))
@@ -59,8 +62,9 @@ def test_state_changes_and_a_closed_chat_block_replies(connected_account, allegr
 def test_a_dispute_turned_claim_stays_one_conversation(connected_account, allegro_sandbox):
     issue = allegro_sandbox.issue_open("kupujacy_adam", "DISPUTE", text="Pralka cieknie")
     sync(connected_account)
-    allegro_sandbox.issue_convert(issue["id"], reason="DEFECT_FOUND_DURING_USE", right="WARRANTY",
-                                  expectations=[{"name": "REPAIR"}])
+    allegro_sandbox.issue_convert(
+        issue["id"], reason="DEFECT_FOUND_DURING_USE", right="WARRANTY", expectations=[{"name": "REPAIR"}]
+    )
     sync(connected_account)
     conv = Conversation.objects.get()
     assert conv.kind == "claim"
@@ -73,7 +77,9 @@ def test_reply_to_a_discussion_goes_to_the_issue_chat(connected_account, allegro
     issue = allegro_sandbox.issue_open("kupujacy_adam", "DISPUTE", text="Brak przesyłki")
     sync(connected_account)
     conv = Conversation.objects.get()
-    reply, _ = inbox_services.message_reply_create(conv, text="Przesyłka jest w drodze, numer XYZ.", acting_user=alice)
+    reply, _ = inbox_services.message_reply_create(
+        conv, text="Przesyłka jest w drodze, numer XYZ.", acting_user=alice
+    )
     assert services.outbound_message_deliver(reply.pk) == "delivered"
     sent = allegro_sandbox.sent(kind="issueMessage")
     assert [(s["issueId"], s["text"]) for s in sent] == [(issue["id"], "Przesyłka jest w drodze, numer XYZ.")]
@@ -97,14 +103,60 @@ def test_409_on_reply_is_shown_to_the_agent_not_retried(connected_account, alleg
 
 def test_claim_accepted_with_a_partial_refund(connected_account, allegro_sandbox):
     issue = allegro_sandbox.issue_open(
-        "kupujaca_ola", "CLAIM", text="Rysa na obudowie",
+        "kupujaca_ola",
+        "CLAIM",
+        text="Rysa na obudowie",
         expectations=[{"name": "PARTIAL_REFUND", "refund": {"amount": "80.00", "currency": "PLN"}}],
     )
     sync(connected_account)
     AllegroAdapter(connected_account).claim_decide(
-        issue["id"], status="ACCEPTED_PARTIAL_REFUND", message="Zwracamy 80 zł.", partial_refund=("80.00", "PLN")
+        issue["id"],
+        status="ACCEPTED_PARTIAL_REFUND",
+        message="Zwracamy 80 zł.",
+        partial_refund=("80.00", "PLN"),
     )
     decision = allegro_sandbox.sent(kind="claimStatus")[0]
     assert decision["status"] == "ACCEPTED_PARTIAL_REFUND"
     sync(connected_account)
     assert Conversation.objects.get().marketplace_state == "CLAIM_ACCEPTED"
+
+
+def test_reply_with_an_attachment_declares_and_uploads_it(
+    connected_account, allegro_sandbox, alice, settings, tmp_path
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = tmp_path
+    issue = allegro_sandbox.issue_open("kupujacy_adam", "DISPUTE", text="Proszę o fakturę")
+    sync(connected_account)
+    conv = Conversation.objects.get()
+    pdf = SimpleUploadedFile("faktura.pdf", b"%PDF-1.4 faktura", content_type="application/pdf")
+    reply, _ = inbox_services.message_reply_create(
+        conv, text="W załączniku faktura.", acting_user=alice, attachments=[(pdf, "application/pdf")]
+    )
+    assert services.outbound_message_deliver(reply.pk) == "delivered"
+    assert allegro_sandbox.count("POST", "/sale/issues/attachments") == 1
+    assert allegro_sandbox.count("PUT", "/sale/issues/attachments/{attachmentId}") == 1
+    sent = allegro_sandbox.sent(kind="issueMessage")[0]
+    assert sent["issueId"] == issue["id"] and len(sent["attachments"]) == 1
+
+
+def test_the_reply_form_refuses_files_that_are_not_pdf_or_images(
+    client, alice, connected_account, allegro_sandbox
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    allegro_sandbox.issue_open("kupujacy_adam", "DISPUTE", text="?")
+    sync(connected_account)
+    conv = Conversation.objects.get()
+    client.force_login(alice)
+    exe = SimpleUploadedFile("faktura.pdf", b"MZ\x90\x00 not a pdf", content_type="application/pdf")
+    response = client.post(
+        reverse("inbox:conversation-reply", args=[conv.pk]),
+        {"text": "Proszę", "attachments": [exe]},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 422
+    assert "nie jest plikiem PDF" in response.content.decode() or "not a PDF" in response.content.decode()
+    assert not Message.objects.filter(direction="out").exists()

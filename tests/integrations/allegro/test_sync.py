@@ -15,7 +15,9 @@ from integrations.models import SyncRun
 def test_first_sync_stores_threads_as_conversations(connected_account, allegro_sandbox):
     a = allegro_sandbox.buyer_writes("kasia_zakupy88", "Czy ekspres jest dostępny od ręki?", offer_id="77001")
     allegro_sandbox.buyer_writes("kasia_zakupy88", "I czy wystawiacie fakturę VAT?")
-    allegro_sandbox.buyer_writes("jan.kowalski", "Gdzie jest moja paczka?", order_id="11111111-2222-3333-4444-555555555555")
+    allegro_sandbox.buyer_writes(
+        "jan.kowalski", "Gdzie jest moja paczka?", order_id="11111111-2222-3333-4444-555555555555"
+    )
     run = services.channel_account_sync(connected_account.pk)
     assert run.ok and run.new_messages == 3
     conv = Conversation.objects.get(external_id=a["threadId"])
@@ -33,7 +35,9 @@ def test_first_sync_stores_threads_as_conversations(connected_account, allegro_s
     assert connected_account.health == "ok" and connected_account.sync_cursor["messaging"]["threads_until"]
 
 
-def test_running_the_same_sync_twice_changes_nothing_and_stops_at_the_last_seen(connected_account, allegro_sandbox):
+def test_running_the_same_sync_twice_changes_nothing_and_stops_at_the_last_seen(
+    connected_account, allegro_sandbox
+):
     allegro_sandbox.bulk(threads=45, messages_per_thread=2)
     services.channel_account_sync(connected_account.pk)
     assert Message.objects.count() == 90
@@ -59,7 +63,9 @@ def test_incremental_sync_reads_only_changed_threads(connected_account, allegro_
 def test_seller_messages_written_in_allegro_stop_the_wait(connected_account, allegro_sandbox):
     t = allegro_sandbox.buyer_writes("ola_k", "Czy mogę odebrać osobiście?")
     token = allegro_sandbox.mint_token(seller="SklepTest")["access_token"]
-    allegro_sandbox.api("POST", f"/messaging/threads/{t['threadId']}/messages", token, json={"text": "Tak, zapraszamy."})
+    allegro_sandbox.api(
+        "POST", f"/messaging/threads/{t['threadId']}/messages", token, json={"text": "Tak, zapraszamy."}
+    )
     services.channel_account_sync(connected_account.pk)
     conv = Conversation.objects.get()
     assert conv.awaiting_reply_since is None
@@ -76,7 +82,9 @@ def test_messages_in_moderation_are_picked_up_once_delivered(connected_account, 
     allegro_sandbox.buyer_writes("inny_kupujacy", "Inny wątek, nowszy")
     services.channel_account_sync(connected_account.pk)
     assert set(Message.objects.values_list("text", flat=True)) == {
-        "Pierwsza wiadomość", "Wiadomość w moderacji", "Inny wątek, nowszy"
+        "Pierwsza wiadomość",
+        "Wiadomość w moderacji",
+        "Inny wątek, nowszy",
     }
     assert first["threadId"] == held["threadId"]
 
@@ -162,6 +170,10 @@ def org_factory_free_account(transactional_db, allegro_sandbox, fast_retries):
     org = OrganizationFactory()
     tokens = TokenSet.from_response(allegro_sandbox.mint_token(seller="SklepTest"), now=timezone.now())
     return ChannelAccount.objects.create(
-        organization=org, kind="allegro", name="SklepTest", external_id="x", health="ok",
+        organization=org,
+        kind="allegro",
+        name="SklepTest",
+        external_id="x",
+        health="ok",
         credentials=tokens.as_credentials(),
     )
