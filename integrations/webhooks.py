@@ -149,6 +149,7 @@ def webhook_subscription_create(
         secrets={"current": secret},
         created_by=acting_user,
     )
+    _subscribed.pop(organization.pk, None)
     return subscription, secret
 
 
@@ -160,6 +161,7 @@ def webhook_subscription_update(
     subscription.events = _clean_events(events)
     subscription.description = description.strip()[:200]
     subscription.save(update_fields=["url", "events", "description"])
+    _subscribed.pop(subscription.organization_id, None)
     return subscription
 
 
@@ -177,6 +179,7 @@ def webhook_subscription_set_active(
             is_active=False, disabled_at=timezone.now(), disabled_reason="Disabled by hand."
         )
     subscription.refresh_from_db()
+    _subscribed.pop(subscription.organization_id, None)
     return subscription
 
 
@@ -198,6 +201,7 @@ def webhook_subscription_rotate_secret(subscription: WebhookSubscription, *, act
 def webhook_subscription_delete(subscription: WebhookSubscription, *, acting_user) -> None:
     _require_lead(subscription.organization, acting_user)
     subscription.delete()
+    _subscribed.pop(subscription.organization_id, None)
 
 
 def webhook_ping(subscription: WebhookSubscription, *, acting_user) -> WebhookDelivery:
@@ -294,6 +298,28 @@ def _deliveries_create(
     return ids
 
 
+# Which event types an organization's active subscriptions want, remembered for a few seconds per
+# process: the inbox emits an event for every stored message, and most organizations subscribe to
+# nothing, so the hot path (sync, mail import) skips the lookup and the savepoint. A new or changed
+# subscription is seen within SUBSCRIBED_TTL seconds.
+SUBSCRIBED_TTL = 5.0
+_subscribed: dict[int, tuple[float, frozenset[str]]] = {}
+
+
+def _subscribed_events(organization_id: int) -> frozenset[str]:
+    now = time.monotonic()
+    hit = _subscribed.get(organization_id)
+    if hit is not None and now - hit[0] < SUBSCRIBED_TTL:
+        return hit[1]
+    events: set[str] = set()
+    for subscribed in WebhookSubscription.objects.filter(organization_id=organization_id, is_active=True).values_list(
+        "events", flat=True
+    ):
+        events.update(subscribed or ())
+    _subscribed[organization_id] = (now, frozenset(events))
+    return _subscribed[organization_id][1]
+
+
 def webhook_event_emit(
     *, organization_id: int, event_type: str, event_id: uuid.UUID, data: Callable[[], dict]
 ) -> int:
@@ -301,6 +327,8 @@ def webhook_event_emit(
 
     Never raises: a failure here is logged and the caller's change goes on without its webhook.
     """
+    if event_type not in _subscribed_events(organization_id):
+        return 0
     try:
         with transaction.atomic():
             return len(
