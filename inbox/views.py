@@ -6,6 +6,7 @@ A full request renders the whole page; an htmx request renders only the partial 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import wraps
 
 from celery import current_app
@@ -138,6 +139,8 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.conversation_get(organization=request.membership.organization, pk=pk)
     services.conversation_mark_read(conversation, user=request.user)
     context = _conversation_context(request, conversation)
+    if request.htmx and request.htmx.target == "conversation-header":
+        return render(request, "inbox/inbox.html#conversation-header", context)
     if request.htmx and not request.htmx.boosted:
         return render(request, "inbox/inbox.html#conversation-pane", context)
     context.update(_list_context(request, _list_params(request)))
@@ -149,7 +152,16 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def conversation_thread(request: HttpRequest, pk: int) -> HttpResponse:
     """The message thread alone (polled while a reply is on its way, and for new buyer messages)."""
     conversation = selectors.conversation_get(organization=request.membership.organization, pk=pk)
-    return render(request, "inbox/inbox.html#message-thread", _conversation_context(request, conversation))
+    response = render(
+        request, "inbox/inbox.html#message-thread", _conversation_context(request, conversation)
+    )
+    # A reply was just delivered: the header's clocks and the list change too.
+    just_now = timezone.now() - timedelta(seconds=3)
+    if conversation.messages.filter(
+        direction=Message.Direction.OUTBOUND, delivered_at__gte=just_now
+    ).exists():
+        response["HX-Trigger"] = "conversation-changed"
+    return response
 
 
 def _pane(request: HttpRequest, conversation: Conversation, *, status: int = 200) -> HttpResponse:
