@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
-from celery.schedules import crontab  # noqa: F401  (documented for schedule edits)
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -121,7 +121,9 @@ else:
             "OPTIONS": {
                 # WAL lets the web process read while a worker writes; IMMEDIATE avoids
                 # "database is locked" upgrades from read to write transactions.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;"
+                ),
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
@@ -200,12 +202,25 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"expires": 25},
     },
+    # Quality mirror (rules.md §4): Allegro recomputes the score once a day; import it after that.
+    "quality-snapshots-import": {
+        "task": "sla.tasks.quality_snapshots_import",
+        "schedule": crontab(hour=7, minute=20),
+        "options": {"expires": 3600},
+    },
     # Webhook outbox sweep: deliveries due for a retry (next_attempt_at parked in the database) or
     # stuck in SENDING (worker killed) are enqueued again.
     "webhook-deliveries-retry": {
         "task": "integrations.tasks.webhook_deliveries_retry",
         "schedule": 30.0,
         "options": {"expires": 25},
+    },
+    # Notification hygiene (issue #7): poll Allegro order events (cursor per account), send what
+    # is due after the merge window, automatic acknowledgements (integrations/notifications/).
+    "order-events-poll": {
+        "task": "integrations.tasks.notifications_tick",
+        "schedule": 60.0,
+        "options": {"expires": 55},
     },
     # Beat heartbeat (default queue): /readyz and /metrics report its age (config/ops.py).
     "ops-beat-heartbeat": {

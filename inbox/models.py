@@ -340,6 +340,9 @@ class ConversationRead(models.Model):
             models.UniqueConstraint(fields=["user", "conversation"], name="conversationread_unique")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.conversation_id} at {self.read_at:%Y-%m-%d %H:%M}"
+
 
 class ApiToken(models.Model):
     """A per-organization token for the public API (issue #8). See inbox/authentication.py.

@@ -36,7 +36,9 @@ def outbound_messages_retry() -> int:
 
 @shared_task(acks_late=True)
 def allegro_connect_poll(account_id: int) -> str:
-    """Poll the device-flow token endpoint until approved; countdowns stay at seconds (≪ visibility timeout)."""
+    """Poll the device-flow token endpoint until approved.
+
+    Countdowns stay at seconds (far below the broker's visibility timeout)."""
     from .allegro.connect import allegro_connect_poll as poll
 
     state, wait = poll(account_id)
@@ -66,3 +68,28 @@ def webhook_deliveries_retry() -> int:
     for delivery_id in ids:
         webhook_deliver.delay(delivery_id)
     return len(ids)
+
+
+# --- Notification hygiene (issue #7; integrations/notifications/) --------------------------------
+
+
+@shared_task(acks_late=True)
+def order_events_poll(account_id: int) -> int:
+    from .notifications import services as notifications
+
+    return notifications.order_events_poll(account_id)
+
+
+@shared_task
+def notifications_tick() -> int:
+    """Beat: poll Allegro order events of every account, then send what is due, then acknowledge.
+
+    The polls run inline (one small GET per account when nothing happened) so that the flush after
+    them sees the new events; each step is idempotent, so an overlapping run does no harm.
+    """
+    from .notifications import services as notifications
+
+    notifications.order_events_poll_all()
+    sent = notifications.notifications_flush()
+    notifications.autoresponders_run()
+    return sent

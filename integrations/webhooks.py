@@ -312,9 +312,8 @@ def _subscribed_events(organization_id: int) -> frozenset[str]:
     if hit is not None and now - hit[0] < SUBSCRIBED_TTL:
         return hit[1]
     events: set[str] = set()
-    for subscribed in WebhookSubscription.objects.filter(organization_id=organization_id, is_active=True).values_list(
-        "events", flat=True
-    ):
+    active = WebhookSubscription.objects.filter(organization_id=organization_id, is_active=True)
+    for subscribed in active.values_list("events", flat=True):
         events.update(subscribed or ())
     _subscribed[organization_id] = (now, frozenset(events))
     return _subscribed[organization_id][1]

@@ -264,7 +264,7 @@ def test_log_lines_inside_a_task_carry_its_id(db, account):
 
 @pytest.mark.slow
 def test_check_deploy_is_clean_in_production_settings():
-    # The browser tests allow sync ORM calls next to Playwright's loop in this process; a deployment never does.
+    # The browser tests allow sync ORM calls beside Playwright's loop here; a deployment never does.
     inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env = {
         **inherited,
