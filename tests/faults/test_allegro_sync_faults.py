@@ -17,15 +17,21 @@ pytestmark = pytest.mark.slow
 def _account(sandbox, name: str) -> ChannelAccount:
     tokens = TokenSet.from_response(sandbox.mint_token(seller="SklepTest"), now=timezone.now())
     return ChannelAccount.objects.create(
-        organization=OrganizationFactory(slug=name), kind="allegro", name=name, external_id=name, health="ok",
+        organization=OrganizationFactory(slug=name),
+        kind="allegro",
+        name=name,
+        external_id=name,
+        health="ok",
         credentials=tokens.as_credentials(),
     )
 
 
 def _state(account: ChannelAccount) -> tuple[set, set]:
-    messages = set(Message.objects.filter(account=account).values_list("external_id", "conversation__external_id"))
-    conversations = set(Conversation.objects.filter(account=account).values_list("external_id", "awaiting_reply_since"))
-    return messages, conversations
+    messages = Message.objects.filter(account=account).values_list("external_id", "conversation__external_id")
+    conversations = Conversation.objects.filter(account=account).values_list(
+        "external_id", "awaiting_reply_since"
+    )
+    return set(messages), set(conversations)
 
 
 def test_a_faulty_sync_of_1000_threads_ends_like_a_clean_one(db, allegro_sandbox, settings):
