@@ -31,4 +31,7 @@ urlpatterns = [
     path("sla/alerts/read/", sla_views.alerts_read, name="sla-alerts-read"),
     path("sla/alerts/<int:pk>/read/", sla_views.alert_read, name="sla-alert-read"),
     path("sla/metrics/", sla_views.metrics_board, name="sla-metrics"),
+    path("sla/quality/", sla_views.quality_board, name="sla-quality"),
+    path("sla/quality/import/", sla_views.quality_import_now, name="sla-quality-import"),
+    path("sla/quality/config/", sla_views.quality_config, name="sla-quality-config"),
 ]

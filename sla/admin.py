@@ -1,6 +1,16 @@
 from django.contrib import admin
 
-from .models import Alert, ResponseRecord, SlaClock, SlaDailyRollup, SlaDayOff, SlaEvent, SlaPolicy
+from .models import (
+    Alert,
+    QualityConfig,
+    QualitySnapshot,
+    ResponseRecord,
+    SlaClock,
+    SlaDailyRollup,
+    SlaDayOff,
+    SlaEvent,
+    SlaPolicy,
+)
 
 
 @admin.register(SlaPolicy)
@@ -79,3 +89,15 @@ class SlaDailyRollupAdmin(ReadOnlyAdmin):
 class AlertAdmin(ReadOnlyAdmin):
     list_display = ("user", "conversation", "kind", "clock_kind", "level_minutes", "created_at", "read_at")
     raw_id_fields = ("conversation", "clock")
+
+
+@admin.register(QualitySnapshot)
+class QualitySnapshotAdmin(ReadOnlyAdmin):
+    list_display = ("organization", "account", "day", "score", "grade", "max_score", "fetched_at")
+    list_filter = ("grade",)
+
+
+@admin.register(QualityConfig)
+class QualityConfigAdmin(admin.ModelAdmin):
+    list_display = ("organization", "orders_30d", "company_account", "updated_at", "updated_by")
+    raw_id_fields = ("updated_by",)

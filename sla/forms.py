@@ -98,3 +98,49 @@ class NoReplyNeededForm(forms.Form):
         max_length=300,
         widget=forms.TextInput(attrs={"placeholder": _("e.g. the buyer only said thank you")}),
     )
+
+
+class QualityConfigForm(forms.Form):
+    """The organization's override of the quality scheme (JSON) and the facts we cannot read."""
+
+    scheme = forms.CharField(
+        label=_("Scheme override (JSON)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "cols": 60}),
+        help_text=_(
+            "Only what differs from the defaults: metrics by code, bands as a whole. Empty: defaults."
+        ),
+    )
+    orders_30d = forms.IntegerField(
+        label=_("Completed orders in the last 30 days"), required=False, min_value=0
+    )
+    company_account = forms.ChoiceField(
+        label=_("Company account"),
+        required=False,
+        choices=[("", _("unknown")), ("yes", _("yes")), ("no", _("no"))],
+    )
+
+    def clean_scheme(self) -> dict:
+        import json
+
+        from .quality import scheme_validate
+
+        text = (self.cleaned_data.get("scheme") or "").strip()
+        if not text:
+            return {}
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise forms.ValidationError(_("Not valid JSON: %(error)s") % {"error": exc}) from exc
+        problems = scheme_validate(value)
+        if problems:
+            raise forms.ValidationError(problems)
+        return value
+
+    def to_service_kwargs(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "scheme": data["scheme"],
+            "orders_30d": data.get("orders_30d"),
+            "company_account": {"yes": True, "no": False}.get(data.get("company_account") or ""),
+        }

@@ -363,3 +363,53 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.clock_kind} → {self.user_id}"
+
+
+class QualitySnapshot(models.Model):
+    """Allegro's official daily quality figures of one account (`GET /sale/quality`, rules.md §4).
+
+    One row per account and day (`resultFor`), upserted by `sla.services.quality_import`; `metrics`
+    is a list of plain dicts {"code", "name", "score", "max_score"} (no vendor shapes beyond that).
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    score = models.FloatField()
+    grade = models.CharField(max_length=40, blank=True, default="")
+    max_score = models.FloatField(null=True, blank=True)
+    metrics = models.JSONField(default=list, blank=True)
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "day"], name="qualitysnapshot_unique_day"),
+        ]
+        indexes = [
+            # The board and the report: WHERE organization_id=? AND day BETWEEN ? AND ?.
+            models.Index(fields=["organization", "day"], name="qualitysnapshot_org_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.day} {self.score} {self.grade}"
+
+
+class QualityConfig(models.Model):
+    """An organization's override of the quality scheme (sla.quality.DEFAULT_SCHEME), edited by leads.
+
+    `scheme` holds only what differs (metrics by code, bands whole). `orders_30d` and
+    `company_account` are facts we cannot read from the inbox (rules.md §4: unresolved-discussion
+    ratio, "no discussions" points, Super Seller criteria); null = unknown.
+    """
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="quality_config")
+    scheme = models.JSONField(default=dict, blank=True)
+    orders_30d = models.PositiveIntegerField(null=True, blank=True)
+    company_account = models.BooleanField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"quality scheme of {self.organization_id}"

@@ -12,3 +12,21 @@ def sla_clocks_check() -> dict[str, int]:
     """Beat, every 30 s: mark due warnings and breaches once each and alert (sla.services)."""
     result = services.sla_clocks_check()
     return {"breached": result.breached, "warned": result.warned, "alerts": result.alerts}
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def quality_snapshots_import(account_id: int | None = None) -> int:
+    """Beat, daily (and on demand): import `GET /sale/quality` of one account, or fan out to all."""
+    from inbox.models import ChannelAccount
+
+    from . import quality_services
+
+    if account_id is None:
+        ids = quality_services.quality_accounts()
+        for pk in ids:
+            quality_snapshots_import.delay(pk)
+        return len(ids)
+    account = ChannelAccount.objects.filter(pk=account_id, kind=ChannelAccount.Kind.ALLEGRO).first()
+    if account is None:
+        return 0
+    return quality_services.quality_import(account)

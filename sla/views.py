@@ -6,17 +6,23 @@ decorators, so the organization always comes from the signed-in user's membershi
 
 from __future__ import annotations
 
+import csv
+import json
+
+from celery import current_app
 from django.contrib import messages as flash
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from inbox.models import Conversation
 from inbox.views import lead_required, member_required
 
-from . import selectors, services
-from .forms import DayOffForm, PolicyForm
+from . import board_selectors, quality, quality_selectors, quality_services, selectors, services
+from .charts import line_chart
+from .forms import DayOffForm, PolicyForm, QualityConfigForm
 
 
 def _policies_context(request: HttpRequest, forms: dict | None = None, day_off_form=None) -> dict:
@@ -121,5 +127,344 @@ def metrics_board(request: HttpRequest) -> HttpResponse:
         days = min(max(int(request.GET.get("days", 30)), 1), 90)
     except ValueError:
         days = 30
-    board = selectors.sla_metrics_board(organization=request.membership.organization, days=days)
-    return render(request, "sla/metrics.html", {"board": board, "days": days})
+    org = request.membership.organization
+    board = selectors.sla_metrics_board(organization=org, days=days)
+    extra = board_selectors.sla_board_extra(organization=org, board=board)
+    table = request.GET.get("export")
+    if table:
+        return _metrics_csv(board, extra, table, days)
+    context = {
+        "board": board,
+        "days": days,
+        "heatmap": _heatmap_cells(extra["heatmap"]),
+        **_day_charts(board),
+    }
+    if request.htmx:
+        return render(request, "sla/metrics.html#metrics-board", context)
+    return render(request, "sla/metrics.html", context)
+
+
+CSV_TABLES = ("account", "kind", "agent", "day", "heatmap")
+
+
+def _day_charts(board: dict) -> dict:
+    days = board["by_day"]
+    labels = [r.key.strftime("%d.%m") if r.key else "" for r in days]
+    on_time = line_chart(
+        labels,
+        [
+            (
+                "on_time",
+                _("on-time rate (%)"),
+                [round(r.on_time_rate * 100, 1) if r.due else None for r in days],
+            )
+        ],
+        y_max=100,
+    )
+    reply = line_chart(
+        labels,
+        [
+            (
+                "avg",
+                _("average reply time (h)"),
+                [
+                    round(r.avg_policy_seconds / 3600, 2) if r.avg_policy_seconds is not None else None
+                    for r in days
+                ],
+            ),
+            (
+                "p90",
+                _("p90 reply time (h)"),
+                [
+                    round(r.p90_policy_seconds / 3600, 2) if r.p90_policy_seconds is not None else None
+                    for r in days
+                ],
+            ),
+        ],
+        y_min=0,
+    )
+    return {"chart_on_time": on_time, "chart_reply": reply}
+
+
+WEEKDAYS = (
+    gettext_lazy("Mon"),
+    gettext_lazy("Tue"),
+    gettext_lazy("Wed"),
+    gettext_lazy("Thu"),
+    gettext_lazy("Fri"),
+    gettext_lazy("Sat"),
+    gettext_lazy("Sun"),
+)
+
+
+def _heatmap_cells(heatmap: dict) -> dict:
+    peak = heatmap["peak"] or 1
+    rows = []
+    for index, line in enumerate(heatmap["grid"]):
+        rows.append(
+            {
+                "label": WEEKDAYS[index],
+                "y": 20 + index * 18,
+                "cells": [
+                    {"x": 40 + hour * 22, "n": n, "opacity": f"{0.08 + 0.92 * n / peak:.2f}" if n else ""}
+                    for hour, n in enumerate(line)
+                ],
+            }
+        )
+    return {"rows": rows, "hours": [{"x": 51 + h * 22, "h": h} for h in range(0, 24, 3)], **heatmap}
+
+
+def _metrics_csv(board: dict, extra: dict, table: str, days: int) -> HttpResponse:
+    if table not in CSV_TABLES:
+        raise Http404("Unknown table")
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="reply-times-{table}-{days}d.csv"'
+    writer = csv.writer(response)
+    if table == "heatmap":
+        writer.writerow(["weekday", *range(24)])
+        for index, line in enumerate(extra["heatmap"]["grid"]):
+            writer.writerow([index + 1, *line])
+        return response
+    columns = [
+        "key",
+        "label",
+        "due",
+        "on_time",
+        "on_time_rate",
+        "replied",
+        "avg_policy_seconds",
+        "avg_wall_seconds",
+        "p50_policy_seconds",
+        "p90_policy_seconds",
+        "breaches",
+        "overdue_unanswered",
+        "no_reply",
+        "team_measured",
+        "team_met",
+        "waiting_now",
+        "oldest_waiting_since",
+    ]
+    extras = (
+        ["due_1h", "due_4h", "replies_today", "breached_today", "on_time_7"]
+        if table in ("account", "agent")
+        else []
+    )
+    writer.writerow(columns + extras)
+    for row in board[f"by_{table}"]:
+        values = [getattr(row, c) for c in columns]
+        values += [row.extra.get(e) for e in extras]
+        writer.writerow(
+            ["" if v is None else (v.isoformat() if hasattr(v, "isoformat") else v) for v in values]
+        )
+    return response
+
+
+# --- quality mirror (rules.md §4) ------------------------------------------------------------------
+
+METRIC_LABELS = {
+    "messages_on_time": gettext_lazy("Messages answered on time"),
+    "messages_avg_time": gettext_lazy("Average message reply time"),
+    "discussions_on_time": gettext_lazy("Discussions answered on time"),
+    "discussions_avg_time": gettext_lazy("Average discussion reply time"),
+    "discussions_unresolved": gettext_lazy("Unresolved discussions"),
+    "no_discussions": gettext_lazy("No discussions at all"),
+}
+GRADE_LABELS = {
+    "SUPER": gettext_lazy("Super"),
+    "GOOD": gettext_lazy("Good"),
+    "NEUTRAL": gettext_lazy("Neutral"),
+    "NEEDS_IMPROVEMENT": gettext_lazy("Needs improvement"),
+}
+CRITERION_LABELS = {
+    "company_account": gettext_lazy("Company account"),
+    "super_days": gettext_lazy("Super on at least 14 of the last 30 days"),
+    "at_least_good": gettext_lazy("At least Good through the last 30 days"),
+    "orders": gettext_lazy("At least 50 completed orders in 30 days"),
+}
+STATUS_LABELS = {
+    "met": gettext_lazy("met"),
+    "not_met": gettext_lazy("not met"),
+    "unknown": gettext_lazy("unknown"),
+}
+
+
+def _grade_label(grade: str) -> str:
+    key = quality.official_grade(grade)
+    return str(GRADE_LABELS.get(key, grade or "—"))
+
+
+def _value_text(code: str, value: float | None) -> str:
+    if value is None:
+        return "—"
+    if code.endswith("_on_time") or code == "discussions_unresolved":
+        return f"{value * 100:.1f} %"
+    if code.endswith("_avg_time"):
+        return f"{value:.1f} h"
+    return f"{value:g}"
+
+
+def _rule_text(metric: quality.MetricScore, rule: dict) -> str:
+    fixed = {
+        "nothing due": _("nothing due in the window"),
+        "nothing replied": _("nothing replied in the window"),
+        "none unresolved": _("none unresolved"),
+        "orders unknown": _("number of orders unknown (set it below)"),
+        "no discussions": _("no discussions in the window"),
+        "has discussions": _("applies only without discussions"),
+    }
+    if metric.rule in fixed:
+        return fixed[metric.rule]
+    code = metric.code
+    if code.endswith("_on_time"):
+        return _("≥ %(t)s on time: %(plus)s, below: %(minus)s") % {
+            "t": f"{rule['threshold'] * 100:g} %",
+            "plus": f"{rule['plus']:+g}",
+            "minus": f"{rule['minus']:+g}",
+        }
+    if code.endswith("_avg_time"):
+        return _("%(max)s points within %(full)s h, 0 at %(zero)s h, linear between") % {
+            "max": f"{rule['max_points']:g}",
+            "full": f"{rule['full_hours']:g}",
+            "zero": f"{rule['zero_hours']:g}",
+        }
+    if code == "discussions_unresolved":
+        return _("%(max)s points with none, 0 at %(ratio)s of orders") % {
+            "max": f"{rule['max_points']:g}",
+            "ratio": f"{rule['zero_ratio'] * 100:g} %",
+        }
+    if code == "no_discussions":
+        return _("up to %(max)s points, in proportion to orders (full at %(orders)s)") % {
+            "max": f"{rule['max_points']:g}",
+            "orders": f"{rule['full_at_orders']:g}",
+        }
+    return metric.rule
+
+
+def _quality_context(request: HttpRequest) -> dict:
+    org = request.membership.organization
+    board = quality_selectors.quality_board(organization=org)
+    scheme = board["settings"].scheme
+    rules = {m["code"]: m for m in scheme["metrics"]}
+    threshold = rules.get("messages_on_time", {}).get("threshold", 0.95)
+    accounts = []
+    for aq in board["accounts"]:
+        labels = [h["day"].strftime("%d.%m") for h in aq.history]
+        chart = line_chart(
+            labels,
+            [
+                ("mirrored", _("Our customer-service area"), [h["mirrored"].score for h in aq.history]),
+                (
+                    "official",
+                    _("Allegro's official score"),
+                    [h["official"].score if h["official"] else None for h in aq.history],
+                ),
+            ],
+            y_min=0,
+        )
+        accounts.append(
+            {
+                "aq": aq,
+                "grade": _grade_label(aq.mirrored.grade),
+                "official_grade": _grade_label(aq.official.grade) if aq.official else "—",
+                "metrics": [
+                    {
+                        "code": m.code,
+                        "label": METRIC_LABELS.get(m.code, m.code),
+                        "value": _value_text(m.code, m.value),
+                        "points": m.points,
+                        "max_points": m.max_points,
+                        "rule": _rule_text(m, rules.get(m.code, {})),
+                        "small_sample": m.small_sample,
+                    }
+                    for m in aq.mirrored.metrics
+                ],
+                "sentence": quality_selectors.forecast_sentence(aq.forecast, threshold=threshold),
+                "checklist": [
+                    {
+                        "label": CRITERION_LABELS[c.code],
+                        "status": c.status,
+                        "status_label": STATUS_LABELS[c.status],
+                        "detail": c.detail,
+                    }
+                    for c in aq.checklist
+                ],
+                "chart": chart,
+            }
+        )
+    return {"board": board, "accounts": accounts}
+
+
+@require_GET
+@lead_required
+def quality_board(request: HttpRequest) -> HttpResponse:
+    """Today's mirrored customer-service area vs Allegro's official score, forecast, Super Seller."""
+    if request.GET.get("export") == "history":
+        return _quality_csv(quality_selectors.quality_board(organization=request.membership.organization))
+    context = _quality_context(request)
+    if request.htmx:
+        return render(request, "sla/quality.html#quality-board", context)
+    settings = context["board"]["settings"]
+    context["config_form"] = QualityConfigForm(
+        initial={
+            "scheme": json.dumps(settings.override, indent=2, ensure_ascii=False)
+            if settings.override
+            else "",
+            "orders_30d": settings.orders_30d,
+            "company_account": {True: "yes", False: "no", None: ""}[settings.company_account],
+        }
+    )
+    context["default_scheme"] = json.dumps(quality.DEFAULT_SCHEME, indent=2)
+    return render(request, "sla/quality.html", context)
+
+
+def _quality_csv(board: dict) -> HttpResponse:
+    """Per account and day: our area (total, grade, each metric's points) beside the official figures."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="quality-30d.csv"'
+    writer = csv.writer(response)
+    codes = [m["code"] for m in board["settings"].scheme["metrics"]]
+    writer.writerow(
+        ["account", "day", "mirrored_score", "mirrored_grade", *codes, "official_score", "official_grade"]
+    )
+    for aq in board["accounts"]:
+        for h in aq.history:
+            mirrored, official = h["mirrored"], h["official"]
+            points = {m.code: m.points for m in mirrored.metrics}
+            writer.writerow(
+                [
+                    aq.account.name,
+                    h["day"].isoformat(),
+                    mirrored.score,
+                    mirrored.grade,
+                    *[points.get(c, "") for c in codes],
+                    official.score if official else "",
+                    official.grade if official else "",
+                ]
+            )
+    return response
+
+
+@require_POST
+@lead_required
+def quality_import_now(request: HttpRequest) -> HttpResponse:
+    org = request.membership.organization
+    for account_id in quality_services.quality_accounts(org):
+        current_app.send_task("sla.tasks.quality_snapshots_import", args=[account_id])
+    flash.success(request, _("Import of the official quality figures started."))
+    return redirect("inbox:sla-quality")
+
+
+@require_POST
+@lead_required
+def quality_config(request: HttpRequest) -> HttpResponse:
+    form = QualityConfigForm(request.POST)
+    if form.is_valid():
+        quality_services.quality_config_update(
+            request.membership.organization, acting_user=request.user, **form.to_service_kwargs()
+        )
+        flash.success(request, _("Quality scheme saved."))
+        return redirect("inbox:sla-quality")
+    context = _quality_context(request)
+    context["config_form"] = form
+    context["default_scheme"] = json.dumps(quality.DEFAULT_SCHEME, indent=2)
+    return render(request, "sla/quality.html", context, status=422)
