@@ -924,3 +924,51 @@ def api_exception_handler(exc, context):
 def api_not_found(request, *args, **kwargs) -> JsonResponse:
     """Unknown paths under /api/v1/ (a JSON 404 rather than the HTML page)."""
     return JsonResponse({"status": 404, "code": "not_found", "detail": "Not found."}, status=404)
+
+
+# ==================================================================================================
+# Quality snapshots (Allegro's official daily figures, issue #6)
+# ==================================================================================================
+
+
+class QualitySnapshotOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    account = serializers.IntegerField(source="account_id")
+    day = serializers.DateField()
+    score = serializers.FloatField()
+    grade = serializers.CharField()
+    max_score = serializers.FloatField(allow_null=True)
+    metrics = serializers.ListField(child=serializers.DictField())
+    fetched_at = serializers.DateTimeField()
+
+
+QualitySnapshotPage = _page_serializer("QualitySnapshotPage", QualitySnapshotOutput)
+
+
+class QualitySnapshotListApi(MemberApi):
+    class Query(PageQuery):
+        account = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+        since = serializers.DateField(required=False, help_text="day ≥ since")
+        until = serializers.DateField(required=False, help_text="day < until")
+
+    @extend_schema(
+        tags=["quality"],
+        parameters=[Query],
+        responses=QualitySnapshotPage,
+        summary="Allegro's official daily quality figures per account, newest first",
+    )
+    def get(self, request):
+        from sla.models import QualitySnapshot
+
+        q = self.query(self.Query)
+        qs = QualitySnapshot.objects.filter(organization=self.organization)
+        if "account" in q:
+            qs = qs.filter(account_id=q["account"])
+        if "since" in q:
+            qs = qs.filter(day__gte=q["since"])
+        if "until" in q:
+            qs = qs.filter(day__lt=q["until"])
+        rows, cursor = keyset_page(
+            qs.order_by("-id"), tag="quality", key=None, desc=True, cursor=q.get("cursor"), limit=q["limit"]
+        )
+        return Response({"results": QualitySnapshotOutput(rows, many=True).data, "next_cursor": cursor})

@@ -40,6 +40,7 @@ urlpatterns = [
         "sla/response-records/<int:pk>/", api.ResponseRecordDetailApi.as_view(), name="response-record-detail"
     ),
     path("sla/metrics/", api.SlaMetricsApi.as_view(), name="sla-metrics"),
+    path("quality/snapshots/", api.QualitySnapshotListApi.as_view(), name="quality-snapshot-list"),
     # Anything else under /api/v1/: a JSON 404 in the API's error shape.
     re_path(r"^[\s\S]*$", api.api_not_found, name="not-found"),
 ]

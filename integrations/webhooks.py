@@ -573,3 +573,23 @@ def webhook_deliveries_sweep(*, limit: int = 500) -> list[int]:
         | Q(next_attempt_at__lte=now)
     )
     return list(due.order_by("created_at", "id").values_list("id", flat=True)[:limit])
+
+
+def webhooks_emit_quality_updated(
+    *, organization_id: int, account_id: int, day, score, grade, max_score
+) -> int:
+    """`quality.updated`: an account's official daily figures arrived or changed (same figures → same
+    event id, so a re-import announces nothing new)."""
+    payload = {
+        "account": {"id": account_id},
+        "day": str(day),
+        "score": score,
+        "grade": grade,
+        "max_score": max_score,
+    }
+    return webhook_event_emit(
+        organization_id=organization_id,
+        event_type=EVENTS.QUALITY_UPDATED,
+        event_id=_event_id(EVENTS.QUALITY_UPDATED, f"{account_id}:{day}:{score}:{grade}"),
+        data=lambda: payload,
+    )

@@ -40,6 +40,17 @@ def quality_snapshots_store(account: ChannelAccount, days: list[dict]) -> int:
             unique_fields=["account", "day"],
             update_fields=["score", "grade", "max_score", "metrics", "fetched_at"],
         )
+        latest = max(rows, key=lambda r: r.day)
+        from integrations.webhooks import webhooks_emit_quality_updated  # lazily, like inbox does
+
+        webhooks_emit_quality_updated(
+            organization_id=account.organization_id,
+            account_id=account.pk,
+            day=latest.day,
+            score=latest.score,
+            grade=latest.grade,
+            max_score=latest.max_score,
+        )
     return len(rows)
 
 
