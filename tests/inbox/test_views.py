@@ -163,3 +163,16 @@ def test_an_outsider_gets_404_on_every_object_url_and_api(client, charlie, conve
     # And nothing of org's shows in the outsider's own lists.
     assert "pani_ania" not in client.get(reverse("inbox:conversation-list") + "?filter=all").content.decode()
     assert client.get("/api/v1/conversations/").json()["results"] == []
+
+
+def test_login_is_rate_limited_after_five_failures(client, alice):
+    from django.core.cache import cache
+
+    cache.clear()
+    for _ in range(5):
+        assert client.post("/login/", {"username": "alice", "password": "zle"}).status_code == 200
+    response = client.post("/login/", {"username": "alice", "password": "haslo-testowe-1"})
+    assert response.status_code == 429
+    assert "Zbyt wiele" in response.content.decode() or "Too many" in response.content.decode()
+    cache.clear()
+    assert client.post("/login/", {"username": "alice", "password": "haslo-testowe-1"}).status_code == 302
