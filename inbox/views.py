@@ -165,6 +165,9 @@ def conversation_thread(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _pane(request: HttpRequest, conversation: Conversation, *, status: int = 200) -> HttpResponse:
+    """After an action: the refreshed conversation pane for htmx, a redirect to it otherwise."""
+    if not request.htmx:
+        return redirect("inbox:conversation-detail", pk=conversation.pk)
     conversation.refresh_from_db()
     response = render(
         request,
@@ -198,8 +201,6 @@ def conversation_reply(request: HttpRequest, pk: int) -> HttpResponse:
         context = _conversation_context(request, conversation)
         context["reply_form"] = form
         return render(request, "inbox/inbox.html#conversation-pane", context, status=409)
-    if not request.htmx:
-        return redirect("inbox:conversation-detail", pk=conversation.pk)
     return _pane(request, conversation)
 
 
@@ -213,8 +214,6 @@ def conversation_assign(request: HttpRequest, pk: int) -> HttpResponse:
         services.conversation_assign(
             conversation, assignee=form.cleaned_data["assignee"], acting_user=request.user
         )
-    if not request.htmx:
-        return redirect("inbox:conversation-detail", pk=conversation.pk)
     return _pane(request, conversation)
 
 
@@ -223,8 +222,6 @@ def conversation_assign(request: HttpRequest, pk: int) -> HttpResponse:
 def conversation_close(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.conversation_get(organization=request.membership.organization, pk=pk)
     services.conversation_close(conversation, acting_user=request.user)
-    if not request.htmx:
-        return redirect("inbox:conversation-detail", pk=conversation.pk)
     return _pane(request, conversation)
 
 
@@ -233,8 +230,6 @@ def conversation_close(request: HttpRequest, pk: int) -> HttpResponse:
 def conversation_reopen(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.conversation_get(organization=request.membership.organization, pk=pk)
     services.conversation_reopen(conversation, acting_user=request.user)
-    if not request.htmx:
-        return redirect("inbox:conversation-detail", pk=conversation.pk)
     return _pane(request, conversation)
 
 
@@ -253,8 +248,6 @@ def conversation_no_reply_needed(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "inbox/inbox.html#conversation-pane", context, status=422)
     reason = form.cleaned_data["reason"]
     sla_services.sla_no_reply_needed(conversation, reason=reason, acting_user=request.user)
-    if not request.htmx:
-        return redirect("inbox:conversation-detail", pk=conversation.pk)
     return _pane(request, conversation)
 
 
@@ -266,8 +259,6 @@ def message_retry(request: HttpRequest, pk: int, message_pk: int) -> HttpRespons
     if message is None:
         raise Http404
     services.message_retry(message, acting_user=request.user)
-    if not request.htmx:
-        return redirect("inbox:conversation-detail", pk=conversation.pk)
     return _pane(request, conversation)
 
 
