@@ -44,8 +44,8 @@ def line_chart(
     values = [v for _, _, vs in series for v in vs if v is not None]
     low = min(values + ([y_min] if y_min is not None else []), default=0.0)
     high = max(values + ([y_max] if y_max is not None else []), default=1.0)
-    if high == low:
-        high = low + 1
+    if high == low:  # a flat series: centre it instead of squeezing it onto the bottom edge
+        low, high = (low - 1, high + 1) if low else (0.0, 1.0)
     n = max(len(labels), 2)
 
     def x(i: int) -> str:
@@ -58,7 +58,7 @@ def line_chart(
     for key, label, vs in series:
         coords = [(x(i), y(v), f"{labels[i]}: {v:g}") for i, v in enumerate(vs) if v is not None]
         out.append(Series(key, label, " ".join(f"{a},{b}" for a, b, _ in coords), tuple(coords)))
-    y_ticks = tuple((y(low + (high - low) * k / 4), f"{low + (high - low) * k / 4:.3g}") for k in range(5))
+    y_ticks = tuple((y(low + (high - low) * k / 4), f"{low + (high - low) * k / 4:.4g}") for k in range(5))
     step = max(1, len(labels) // 6)
     x_ticks = tuple((x(i), labels[i]) for i in range(0, len(labels), step))
     return LineChart(width, height, pad, tuple(out), y_ticks, x_ticks)
