@@ -35,4 +35,29 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save()
             Membership.objects.get_or_create(organization=org, user=user, defaults={"role": role})
+        self._demo_policies(org)
         self.stdout.write(self.style.SUCCESS(f"Demo workspace '{org.name}' ready."))
+
+    def _demo_policies(self, org: Organization) -> None:
+        """A demo lasts minutes, not days: the team target of messages and discussions is 10 minutes
+        of calendar time (warning at 5), so warnings and breaches show up live on the boards. The
+        marketplace limit stays Allegro's 24 h on working days. Only set once; leads may change it."""
+        from sla.models import SlaPolicy
+        from sla.policy import DEFAULT_BUSINESS_HOURS
+        from sla.services import sla_policy_update
+
+        owner = Membership.objects.get(organization=org, role=Membership.Role.OWNER).user
+        for kind in ("message", "discussion"):
+            if SlaPolicy.objects.filter(organization=org, conversation_kind=kind).exists():
+                continue
+            sla_policy_update(
+                org,
+                conversation_kind=kind,
+                acting_user=owner,
+                marketplace_limit_minutes=24 * 60,
+                marketplace_calendar="working_days",
+                team_target_minutes=10,
+                team_calendar="calendar_hours",
+                business_hours=DEFAULT_BUSINESS_HOURS,
+                warning_minutes=[5],
+            )
