@@ -28,5 +28,6 @@ urlpatterns = [
     path("webhooks/", include("integrations.urls")),
     path("mailboxes/", include("integrations.email.urls")),
     path("allegro/", include("integrations.allegro.urls")),
+    path("notifications/", include("integrations.notifications.urls")),
     path("", include("inbox.urls")),
 ]

@@ -117,6 +117,16 @@ class IdempotencyKeyReused(exceptions.APIException):
     default_code = "idempotency_key_reused"
 
 
+class StrictCharField(serializers.CharField):
+    """A string field that refuses numbers and booleans instead of converting them (the schema says
+    "string": `{"text": 436863}` is a client error, not a reply reading "436863")."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 # ==================================================================================================
 # Keyset pagination
 # ==================================================================================================
@@ -443,7 +453,7 @@ def _conversation_after(conversation: Conversation) -> dict:
 
 class ConversationReplyApi(MemberApi):
     class Input(serializers.Serializer):
-        text = serializers.CharField(max_length=MAX_REPLY_LENGTH, validators=[not_blank])
+        text = StrictCharField(max_length=MAX_REPLY_LENGTH, validators=[not_blank])
 
     @extend_schema(
         tags=["conversations"],
@@ -603,7 +613,7 @@ def _contacts(organization) -> QuerySet[Contact]:
 
 class ContactListApi(MemberApi):
     class Query(PageQuery):
-        identity = serializers.CharField(
+        identity = StrictCharField(
             required=False, max_length=320, help_text="Only the contact with this login or address (exact)."
         )
 
@@ -670,7 +680,7 @@ class SlaPolicyListApi(MemberApi):
         marketplace_calendar = serializers.ChoiceField(choices=CALENDARS)
         team_target_minutes = serializers.IntegerField(min_value=1, max_value=525600, allow_null=True)
         team_calendar = serializers.ChoiceField(choices=CALENDARS)
-        business_hours = serializers.CharField(
+        business_hours = StrictCharField(
             max_length=200,
             validators=[not_blank],
             help_text='Windows per weekday, e.g. "mon-fri 08:00-18:00".',
@@ -846,7 +856,7 @@ class SlaMetricsApi(MemberApi):
 
 class ConversationNoReplyNeededApi(MemberApi):
     class Input(serializers.Serializer):
-        reason = serializers.CharField(max_length=300, validators=[not_blank])
+        reason = StrictCharField(max_length=300, validators=[not_blank])
 
     class Output(serializers.Serializer):
         conversation = ConversationOutput()

@@ -223,3 +223,165 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.number} {self.outcome} {self.status_code or ''}".strip()
+
+
+# --- Notification hygiene (issue #7; integrations/notifications/) --------------------------------
+
+
+class NotificationSettings(models.Model):
+    """Per-organization switches and limits of the notification planner and autoresponders."""
+
+    organization = models.OneToOneField(
+        "inbox.Organization", on_delete=models.CASCADE, related_name="notification_settings"
+    )
+    enabled = models.BooleanField(_("send order notifications"), default=True)
+    merge_window_minutes = models.PositiveIntegerField(_("merge window (minutes)"), default=30)
+    cap_per_order = models.PositiveIntegerField(_("messages per order at most"), default=2)
+    cap_per_buyer_day = models.PositiveIntegerField(_("messages per buyer per day at most"), default=4)
+    return_address = models.TextField(_("return address"), blank=True, default="")
+    # Automatic acknowledgements: off unless the seller turns them on (rules.md §5).
+    autoresponder_enabled = models.BooleanField(_("automatic acknowledgement"), default=False)
+    autoresponder_text = models.TextField(_("acknowledgement text"), blank=True, default="")
+    autoresponder_period_hours = models.PositiveIntegerField(
+        _("at most one acknowledgement per conversation every (hours)"), default=24
+    )
+    # Agent replies: warn before sending a bare, unedited template.
+    template_warning_enabled = models.BooleanField(_("warn about unedited templates"), default=True)
+    undo_seconds = models.PositiveIntegerField(_("undo window (seconds)"), default=10)
+
+    def __str__(self) -> str:
+        return f"notification settings of {self.organization_id}"
+
+
+class NotificationTemplate(models.Model):
+    """The text of one notification kind in one language; `{buyer_name}`-style variables."""
+
+    class Kind(models.TextChoices):
+        ORDER_PACKED = "order_packed", _("Order packed")
+        INVOICE_ISSUED = "invoice_issued", _("Invoice issued")
+        RETURN_RECEIVED = "return_received", _("Return received")
+
+    class Language(models.TextChoices):
+        PL = "pl", _("Polish")
+        EN = "en", _("English")
+
+    organization = models.ForeignKey("inbox.Organization", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    language = models.CharField(_("language"), max_length=2, choices=Language.choices, default=Language.PL)
+    body = models.TextField(_("text"))
+    is_active = models.BooleanField(_("active"), default=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "kind", "language"], name="notificationtemplate_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.language})"
+
+
+class OrderEventCursor(models.Model):
+    """The last Allegro order event (`GET /order/events?from=`) stored for one account."""
+
+    account = models.OneToOneField(
+        ChannelAccount, on_delete=models.CASCADE, related_name="order_event_cursor"
+    )
+    last_event_id = models.CharField(max_length=40, blank=True, default="")
+    polled_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"order events of {self.account_id} after {self.last_event_id or '-'}"
+
+
+class PlannedNotification(models.Model):
+    """One thing that could be told to a buyer, and what the planner decided about it."""
+
+    class State(models.TextChoices):
+        PLANNED = "planned", _("Planned")
+        MERGED = "merged", _("Merged")
+        SUPPRESSED = "suppressed", _("Suppressed (duplicate)")
+        HELD = "held", _("Held")
+        SENT = "sent", _("Sent")
+        DROPPED = "dropped", _("Dropped")
+
+    class Source(models.TextChoices):
+        ALLEGRO = "allegro", _("Allegro order event")
+        SELLER = "seller", _("Seller")
+
+    organization = models.ForeignKey("inbox.Organization", on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(
+        ChannelAccount, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=30)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    # Allegro's order event id (unique per account: a repeated event is stored once).
+    event_id = models.CharField(max_length=40, blank=True, default="")
+    order_id = models.CharField(max_length=100)
+    # Buyer key: Allegro login, or the e-mail address of a buyer from elsewhere.
+    buyer = models.CharField(max_length=320)
+    buyer_email = models.CharField(max_length=320, blank=True, default="")
+    language = models.CharField(max_length=2, default="pl")
+    context = models.JSONField(blank=True, default=dict)
+    state = models.CharField(max_length=10, choices=State.choices)
+    reason = models.CharField(max_length=300, blank=True, default="")
+    text = models.TextField(blank=True, default="")
+    occurred_at = models.DateTimeField(default=timezone.now)
+    planned_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_items"
+    )
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # A held notification released by the seller skips the compliance check.
+    released = models.BooleanField(default=False)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "event_id"],
+                condition=~models.Q(event_id=""),
+                name="plannednotification_unique_event",
+            )
+        ]
+        indexes = [
+            # Flush: WHERE state='planned' (small set).
+            models.Index(
+                fields=["organization", "buyer", "planned_at"],
+                condition=models.Q(state="planned"),
+                name="plannednotif_planned_idx",
+            ),
+            # Caps and repeats: WHERE organization_id=? AND buyer=? ORDER BY planned_at.
+            models.Index(fields=["organization", "buyer", "planned_at"], name="plannednotif_buyer_idx"),
+            # Report: WHERE organization_id=? AND planned_at >= ?.
+            models.Index(fields=["organization", "planned_at"], name="plannednotif_report_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.order_id} → {self.buyer}: {self.state}"
+
+
+class AutoresponderLog(models.Model):
+    """Each automatic acknowledgement considered for an inbound message (sent, skipped, loop)."""
+
+    class Outcome(models.TextChoices):
+        SENT = "sent", _("Sent")
+        SKIPPED = "skipped", _("Skipped")
+        LOOP = "loop", _("Loop stopped")
+
+    organization = models.ForeignKey("inbox.Organization", on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey("inbox.Conversation", on_delete=models.CASCADE, related_name="+")
+    inbound = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="+")
+    reply = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    reason = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"autoresponder for message {self.inbound_id}: {self.outcome}"
