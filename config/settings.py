@@ -250,6 +250,10 @@ ALLEGRO_MAX_RETRIES = envint("ALLEGRO_MAX_RETRIES", 5)
 # since 2026-10-28; shapes unverified, integrations/allegro/sources/post_purchase.py) as discussions.
 ALLEGRO_POST_PURCHASE_THREADS = envbool("ALLEGRO_POST_PURCHASE_THREADS", False)
 
+# Checks an agent's reply passes before it is queued (dotted paths; each returns a list of warning
+# msgids). A non-empty list re-shows the reply box with the warnings and a "Send anyway" button.
+REPLY_CHECKS = ["integrations.notifications.services.reply_check"]
+
 # --- Auth, i18n, static -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

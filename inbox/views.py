@@ -10,17 +10,27 @@ from datetime import timedelta
 from functools import wraps
 
 from celery import current_app
+from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from . import cases, selectors, services
 from .forms import AssignForm, ReplyForm
 from .models import Conversation, Message
+
+
+def reply_warnings(conversation: Conversation, text: str) -> list[str]:
+    """Translated warnings from the REPLY_CHECKS hooks (e.g. an unedited template, rules.md §5)."""
+    warnings: list[str] = []
+    for path in settings.REPLY_CHECKS:
+        warnings += [_(w) for w in import_string(path)(conversation, text)]
+    return warnings
 
 
 def member_required(view):
@@ -188,6 +198,13 @@ def conversation_reply(request: HttpRequest, pk: int) -> HttpResponse:
         context = _conversation_context(request, conversation)
         context["reply_form"] = form
         return render(request, "inbox/inbox.html#conversation-pane", context, status=422)
+    if not request.POST.get("confirmed"):
+        warnings = reply_warnings(conversation, form.cleaned_data["text"])
+        if warnings:
+            context = _conversation_context(request, conversation)
+            context["reply_form"] = form
+            context["reply_warnings"] = warnings
+            return render(request, "inbox/inbox.html#conversation-pane", context, status=422)
     try:
         services.message_reply_create(
             conversation,

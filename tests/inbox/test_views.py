@@ -176,3 +176,20 @@ def test_login_is_rate_limited_after_five_failures(client, alice):
     assert "Zbyt wiele" in response.content.decode() or "Too many" in response.content.decode()
     cache.clear()
     assert client.post("/login/", {"username": "alice", "password": "haslo-testowe-1"}).status_code == 302
+
+
+def test_a_reply_that_repeats_a_marketplace_notification_asks_for_confirmation(client, alice, conversation):
+    client.force_login(alice)
+    url = reverse("inbox:conversation-reply", args=[conversation.pk])
+    text = "Dziękujemy za wpłatę, płatność została zaksięgowana."
+    response = client.post(url, {"text": text}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert 'name="confirmed"' in body and text in body  # the text is kept, "Send anyway" offered
+    assert not Message.objects.filter(direction="out").exists()
+    response = client.post(url, {"text": text, "confirmed": "1"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert Message.objects.filter(direction="out", text=text).exists()
+    # A reply that answers the question goes straight through.
+    client.post(url, {"text": "Tak, pralka jest dostępna od ręki."}, HTTP_HX_REQUEST="true")
+    assert Message.objects.filter(direction="out").count() == 2
