@@ -253,6 +253,9 @@ ALLEGRO_POST_PURCHASE_THREADS = envbool("ALLEGRO_POST_PURCHASE_THREADS", False)
 # Checks an agent's reply passes before it is queued (dotted paths; each returns a list of warning
 # msgids). A non-empty list re-shows the reply box with the warnings and a "Send anyway" button.
 REPLY_CHECKS = ["integrations.notifications.services.reply_check"]
+# Seconds an agent may take a reply back before it leaves (per organization, from its notification
+# settings; 0 sends at once).
+REPLY_UNDO_SECONDS = "integrations.notifications.services.reply_undo_seconds"
 
 # --- Auth, i18n, static -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

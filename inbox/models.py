@@ -312,6 +312,7 @@ class ConversationEvent(models.Model):
         REPLY_QUEUED = "reply_queued", _("Reply queued")
         REPLY_DELIVERED = "reply_delivered", _("Reply delivered")
         REPLY_FAILED = "reply_failed", _("Reply failed")
+        REPLY_UNDONE = "reply_undone", _("Reply taken back")
         STATE_CHANGED = "state_changed", _("Marketplace state changed")
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE)

@@ -7,7 +7,7 @@ Every function is idempotent where it can be called twice for the same outside e
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from celery import current_app
 from django.contrib.auth.models import AbstractBaseUser
@@ -385,6 +385,7 @@ def message_reply_create(
     author_type: str = Message.AuthorType.AGENT,
     idempotency_key=None,
     attachments=(),
+    undo_seconds: int = 0,
 ) -> tuple[Message, bool]:
     """Store a reply as PENDING and enqueue its delivery after commit (the outbox).
 
@@ -419,6 +420,8 @@ def message_reply_create(
                 source_created_at=now,
                 created_at=now,
                 delivery_status=Message.DeliveryStatus.PENDING,
+                # The undo window: the outbox does not claim the reply before this instant.
+                next_attempt_at=now + timedelta(seconds=undo_seconds) if undo_seconds > 0 else None,
                 **kwargs,
             )
             for upload, content_type in attachments:  # checked by inbox.attachments
@@ -437,7 +440,7 @@ def message_reply_create(
                 Conversation.objects.filter(pk=conversation.pk, assignee__isnull=True).update(
                     assignee=acting_user
                 )
-            transaction.on_commit(lambda: message_delivery_enqueue(message.pk))
+            transaction.on_commit(lambda: message_delivery_enqueue(message.pk, countdown=undo_seconds))
     except IntegrityError:
         return Message.objects.get(
             idempotency_key=idempotency_key, organization_id=conversation.organization_id
@@ -445,11 +448,33 @@ def message_reply_create(
     return message, True
 
 
-def message_delivery_enqueue(message_id: int) -> None:
+def message_delivery_enqueue(message_id: int, *, countdown: int = 0) -> None:
     try:
-        current_app.send_task(DELIVER_TASK, args=[message_id])
+        current_app.send_task(DELIVER_TASK, args=[message_id], countdown=countdown or None)
     except Exception:  # broker down: the outbox sweep (beat) picks the message up later
         logger.warning("could not enqueue delivery of message %s; the outbox sweep will retry", message_id)
+
+
+def message_reply_undo(message: Message, *, acting_user) -> str | None:
+    """Take a reply back inside its undo window. Returns its text, or None when too late.
+
+    One compare-and-set decides between the undo and the outbox's claim (PENDING → SENDING, which
+    waits for `next_attempt_at`): a reply is never both taken back and sent.
+    """
+    with transaction.atomic():
+        taken = Message.objects.filter(
+            pk=message.pk,
+            direction=Message.Direction.OUTBOUND,
+            delivery_status=Message.DeliveryStatus.PENDING,
+            attempts=0,
+            next_attempt_at__gt=timezone.now(),
+        ).update(delivery_status=Message.DeliveryStatus.FAILED, failure_reason="undone")
+        if not taken:
+            return None
+        Message.objects.filter(pk=message.pk).delete()
+        kind = ConversationEvent.Kind.REPLY_UNDONE
+        _event(message.conversation, kind, actor=acting_user, message_id=message.pk)
+    return message.text
 
 
 def message_mark_delivered(message_id: int, *, external_id: str, delivered_at: datetime) -> Message | None:

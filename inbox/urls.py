@@ -15,6 +15,7 @@ urlpatterns = [
     path("c/<int:pk>/close/", views.conversation_close, name="conversation-close"),
     path("c/<int:pk>/reopen/", views.conversation_reopen, name="conversation-reopen"),
     path("c/<int:pk>/messages/<int:message_pk>/retry/", views.message_retry, name="message-retry"),
+    path("c/<int:pk>/messages/<int:message_pk>/undo/", views.message_undo, name="message-undo"),
     path(
         "c/<int:pk>/no-reply-needed/", views.conversation_no_reply_needed, name="conversation-no-reply-needed"
     ),

@@ -125,6 +125,7 @@ def _conversation_context(request: HttpRequest, conversation: Conversation) -> d
         "members": selectors.organization_members(organization=org),
         "related": selectors.contact_conversations(conversation),
         "reply_form": ReplyForm(),
+        "now": timezone.now(),
         "sla_clocks": sla_selectors.sla_open_clocks(conversation),
         "sla_last_record": sla_selectors.sla_last_record(conversation),
         "no_reply_form": NoReplyNeededForm(),
@@ -212,6 +213,7 @@ def conversation_reply(request: HttpRequest, pk: int) -> HttpResponse:
             acting_user=request.user,
             idempotency_key=form.cleaned_data.get("idempotency_key"),
             attachments=form.cleaned_data.get("attachments") or [],
+            undo_seconds=import_string(settings.REPLY_UNDO_SECONDS)(conversation.organization_id),
         )
     except PermissionError as exc:
         form.add_error(None, str(exc))
@@ -266,6 +268,25 @@ def conversation_no_reply_needed(request: HttpRequest, pk: int) -> HttpResponse:
     reason = form.cleaned_data["reason"]
     sla_services.sla_no_reply_needed(conversation, reason=reason, acting_user=request.user)
     return _pane(request, conversation)
+
+
+@require_POST
+@member_required
+def message_undo(request: HttpRequest, pk: int, message_pk: int) -> HttpResponse:
+    """Take a reply back inside its undo window; its text returns to the reply box."""
+    conversation = selectors.conversation_get(organization=request.membership.organization, pk=pk)
+    message = conversation.messages.filter(pk=message_pk, direction=Message.Direction.OUTBOUND).first()
+    if message is None:
+        raise Http404
+    text = services.message_reply_undo(message, acting_user=request.user)
+    if not request.htmx:
+        return redirect("inbox:conversation-detail", pk=conversation.pk)
+    context = _conversation_context(request, conversation)
+    if text is None:
+        context["reply_warnings"] = [_("Too late: the reply has already left.")]
+    else:
+        context["reply_form"] = ReplyForm(initial={"text": text})
+    return render(request, "inbox/inbox.html#conversation-pane", context)
 
 
 @require_POST

@@ -80,6 +80,11 @@ def settings_for(organization: Organization | int) -> NotificationSettings:
     return obj
 
 
+def reply_undo_seconds(organization_id: int) -> int:
+    """The organization's undo window for agent replies (settings.REPLY_UNDO_SECONDS hook)."""
+    return int(settings_for(organization_id).undo_seconds)
+
+
 def policy_from(settings_row: NotificationSettings) -> planner.Policy:
     return planner.Policy(
         enabled=settings_row.enabled,

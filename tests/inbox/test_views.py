@@ -193,3 +193,36 @@ def test_a_reply_that_repeats_a_marketplace_notification_asks_for_confirmation(c
     # A reply that answers the question goes straight through.
     client.post(url, {"text": "Tak, pralka jest dostępna od ręki."}, HTTP_HX_REQUEST="true")
     assert Message.objects.filter(direction="out").count() == 2
+
+
+def test_a_reply_can_be_taken_back_inside_the_undo_window(client, alice, conversation):
+    from integrations import services as channel_services
+
+    client.force_login(alice)
+    client.post(
+        reverse("inbox:conversation-reply", args=[conversation.pk]),
+        {"text": "Ups, to nie ta rozmowa."},
+        HTTP_HX_REQUEST="true",
+    )
+    reply = Message.objects.get(direction="out")
+    assert reply.next_attempt_at > reply.created_at  # the default window is 10 s
+    assert channel_services.outbound_message_deliver(reply.pk) == "skipped"  # not before the window ends
+    pane = client.get(reverse("inbox:conversation-detail", args=[conversation.pk]), HTTP_HX_REQUEST="true")
+    assert 'class="undo"' in pane.content.decode()
+    response = client.post(
+        reverse("inbox:message-undo", args=[conversation.pk, reply.pk]), HTTP_HX_REQUEST="true"
+    )
+    assert "Ups, to nie ta rozmowa." in response.content.decode()  # back in the reply box
+    assert not Message.objects.filter(direction="out").exists()
+    assert conversation.events.filter(kind="reply_undone", actor=alice).exists()
+
+
+def test_undo_is_refused_once_the_reply_has_left(client, alice, conversation):
+    client.force_login(alice)
+    reply, _ = services.message_reply_create(conversation, text="Wysłane", acting_user=alice, undo_seconds=10)
+    Message.objects.filter(pk=reply.pk).update(delivery_status="sending", attempts=1)
+    response = client.post(
+        reverse("inbox:message-undo", args=[conversation.pk, reply.pk]), HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    assert Message.objects.filter(pk=reply.pk, delivery_status="sending").exists()
