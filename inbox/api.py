@@ -982,3 +982,51 @@ class QualitySnapshotListApi(MemberApi):
             qs.order_by("-id"), tag="quality", key=None, desc=True, cursor=q.get("cursor"), limit=q["limit"]
         )
         return Response({"results": QualitySnapshotOutput(rows, many=True).data, "next_cursor": cursor})
+
+
+# ==================================================================================================
+# Notification events (the planner's decisions, issue #7)
+# ==================================================================================================
+
+
+class NotificationEventOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    account = serializers.IntegerField(source="account_id", allow_null=True)
+    kind = serializers.CharField(help_text="What happened (an Allegro order event or the seller's trigger).")
+    source = serializers.CharField()
+    order_id = serializers.CharField()
+    buyer = serializers.CharField()
+    state = serializers.CharField(help_text="planned, merged, suppressed, held, sent or dropped")
+    reason = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+    message = serializers.IntegerField(source="message_id", allow_null=True)
+
+
+NotificationEventPage = _page_serializer("NotificationEventPage", NotificationEventOutput)
+
+
+class NotificationEventListApi(MemberApi):
+    class Query(PageQuery):
+        state = StrictCharField(required=False, max_length=10)
+        order_id = StrictCharField(required=False, max_length=100)
+
+    @extend_schema(
+        tags=["notifications"],
+        parameters=[Query],
+        responses=NotificationEventPage,
+        summary="Notification events: what the planner did with each order event and trigger, newest first",
+    )
+    def get(self, request):
+        from integrations.models import PlannedNotification
+
+        q = self.query(self.Query)
+        qs = PlannedNotification.objects.filter(organization=self.organization)
+        if q.get("state"):
+            qs = qs.filter(state=q["state"])
+        if q.get("order_id"):
+            qs = qs.filter(order_id=q["order_id"])
+        rows, cursor = keyset_page(
+            qs.order_by("-id"), tag="notif", key=None, desc=True, cursor=q.get("cursor"), limit=q["limit"]
+        )
+        return Response({"results": NotificationEventOutput(rows, many=True).data, "next_cursor": cursor})

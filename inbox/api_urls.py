@@ -41,6 +41,7 @@ urlpatterns = [
     ),
     path("sla/metrics/", api.SlaMetricsApi.as_view(), name="sla-metrics"),
     path("quality/snapshots/", api.QualitySnapshotListApi.as_view(), name="quality-snapshot-list"),
+    path("notifications/events/", api.NotificationEventListApi.as_view(), name="notification-event-list"),
     # Anything else under /api/v1/: a JSON 404 in the API's error shape.
     re_path(r"^[\s\S]*$", api.api_not_found, name="not-found"),
 ]

@@ -43,3 +43,31 @@ def test_an_import_announces_quality_updated_once_per_change(org, bob, account):
     assert deliveries.get().payload["data"]["day"] == "2026-11-22"
     quality_snapshots_store(account, [{**DAYS[1], "score": 150.0}])
     assert deliveries.count() == 2
+
+
+def test_notification_events_are_listed_and_scoped(api, outsider_api, org, account):
+    from integrations.notifications.services import notification_plan
+
+    notification_plan(
+        org.pk,
+        kind="purchase_confirmation",
+        source="allegro",
+        order_id="ord-1",
+        buyer="kupujacy_x",
+        account=account,
+        event_id="e1",
+    )
+    notification_plan(
+        org.pk,
+        kind="payment_received",
+        source="allegro",
+        order_id="ord-1",
+        buyer="kupujacy_x",
+        account=account,
+        event_id="e2",
+    )
+    body = api.get("/api/v1/notifications/events/").json()
+    assert [r["kind"] for r in body["results"]] == ["payment_received", "purchase_confirmation"]
+    assert all(r["state"] == "suppressed" for r in body["results"])  # Allegro sends those itself
+    assert api.get("/api/v1/notifications/events/?state=sent").json()["results"] == []
+    assert outsider_api.get("/api/v1/notifications/events/").json()["results"] == []
