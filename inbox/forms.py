@@ -40,14 +40,9 @@ class ReplyForm(forms.Form):
             self.initial["idempotency_key"] = uuid.uuid4()
 
     def clean_attachments(self):
-        from django.core.exceptions import ValidationError
-
         from .attachments import validate_reply_files
 
-        try:
-            return validate_reply_files(self.cleaned_data.get("attachments") or [])
-        except ValidationError:
-            raise
+        return validate_reply_files(self.cleaned_data.get("attachments") or [])
 
 
 class AssignForm(forms.Form):

@@ -9,7 +9,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from .models import ChannelAccount, Conversation, ConversationEvent, ConversationRead, Message, Organization
+from .models import ChannelAccount, Conversation, ConversationRead, Message, Organization
 
 FILTERS = ("awaiting", "mine", "unassigned", "all", "closed")
 
@@ -105,14 +105,6 @@ def message_list_for_conversation(conversation: Conversation) -> QuerySet[Messag
         .select_related("author_user")
         .prefetch_related("attachments")
         .order_by("source_created_at", "id")
-    )
-
-
-def conversation_events(conversation: Conversation) -> QuerySet[ConversationEvent]:
-    return (
-        ConversationEvent.objects.filter(conversation=conversation)
-        .select_related("actor")
-        .order_by("created_at")
     )
 
 

@@ -163,9 +163,14 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def conversation_thread(request: HttpRequest, pk: int) -> HttpResponse:
     """The message thread alone (polled while a reply is on its way, and for new buyer messages)."""
     conversation = selectors.conversation_get(organization=request.membership.organization, pk=pk)
-    response = render(
-        request, "inbox/inbox.html#message-thread", _conversation_context(request, conversation)
-    )
+    # Polled every second while a reply is on its way: render the thread from what it needs only
+    # (the full pane context would also query members, clocks, related conversations…).
+    thread_context = {
+        "conversation": conversation,
+        "thread": selectors.message_list_for_conversation(conversation),
+        "now": timezone.now(),
+    }
+    response = render(request, "inbox/inbox.html#message-thread", thread_context)
     # A reply was just delivered: the header's clocks and the list change too.
     just_now = timezone.now() - timedelta(seconds=3)
     if conversation.messages.filter(

@@ -150,6 +150,11 @@ class ChannelAdapter(Protocol):
         """After a crash mid-send: the provider's copy of this reply if it did go out, else None."""
 
 
+def _read(field_file) -> bytes:
+    with field_file.open("rb") as fh:  # closed after reading, whatever the storage
+        return fh.read()
+
+
 def outbound_from_message(message: Message) -> OutboundMessage:
     conversation = message.conversation
     details = conversation.details or {}
@@ -164,7 +169,7 @@ def outbound_from_message(message: Message) -> OutboundMessage:
         subject=conversation.subject,
         is_automatic=message.author_type == "automation",
         attachments=tuple(
-            OutboundAttachment(filename=a.filename, content_type=a.content_type, payload=a.file.read())
+            OutboundAttachment(filename=a.filename, content_type=a.content_type, payload=_read(a.file))
             for a in message.attachments.all()
             if a.file
         ),
