@@ -7,6 +7,8 @@ Every function is idempotent where it can be called twice for the same outside e
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from celery import current_app
@@ -113,6 +115,34 @@ def conversation_get_or_create(
     conversation = Conversation.objects.filter(account=account, kind=kind, external_id=external_id).first()
     if conversation:
         return conversation, False
+    return _conversation_create(
+        account,
+        kind=kind,
+        external_id=external_id,
+        subject=subject,
+        buyer_login=buyer_login,
+        buyer_email=buyer_email,
+        order_id=order_id,
+        offer_id=offer_id,
+    )
+
+
+def _conversation_create(
+    account: ChannelAccount,
+    *,
+    kind: str,
+    external_id: str,
+    subject: str,
+    buyer_login: str,
+    buyer_email: str,
+    order_id: str,
+    offer_id: str,
+    savepoint: bool = True,
+) -> tuple[Conversation, bool]:
+    """Create the conversation (and its contact); race-safe: a concurrent creator's row wins.
+
+    Without `savepoint` (a `ReceiveBatch`), a concurrent creator's conflict raises `IntegrityError`.
+    """
     contact = None
     if buyer_login:
         contact = contact_resolve(
@@ -127,22 +157,28 @@ def conversation_get_or_create(
             else ContactIdentity.Kind.EMAIL
         )
         contact = contact_resolve(organization_id=account.organization_id, kind=kind_email, value=buyer_email)
+
+    def create() -> Conversation:
+        conversation = Conversation.objects.create(
+            organization_id=account.organization_id,
+            account=account,
+            kind=kind,
+            external_id=external_id,
+            subject=subject[:500],
+            contact=contact,
+            order_id=order_id,
+            offer_id=offer_id,
+            details={"buyer_login": buyer_login} if buyer_login else {},
+        )
+        _event(conversation, ConversationEvent.Kind.CREATED)
+        _webhooks_emit("conversation.created", conversation)  # webhooks (issue #8)
+        return conversation
+
+    if not savepoint:
+        return create(), True
     try:
         with transaction.atomic():
-            conversation = Conversation.objects.create(
-                organization_id=account.organization_id,
-                account=account,
-                kind=kind,
-                external_id=external_id,
-                subject=subject[:500],
-                contact=contact,
-                order_id=order_id,
-                offer_id=offer_id,
-                details={"buyer_login": buyer_login} if buyer_login else {},
-            )
-            _event(conversation, ConversationEvent.Kind.CREATED)
-            _webhooks_emit("conversation.created", conversation)  # webhooks (issue #8)
-            return conversation, True
+            return create(), True
     except IntegrityError:
         return Conversation.objects.get(account=account, kind=kind, external_id=external_id), False
 
@@ -250,8 +286,13 @@ def conversation_reopen(conversation: Conversation, *, acting_user) -> Conversat
 
 
 def conversation_mark_read(conversation: Conversation, *, user) -> None:
-    ConversationRead.objects.update_or_create(
-        user=user, conversation=conversation, defaults={"read_at": timezone.now()}
+    # One upsert (INSERT … ON CONFLICT DO UPDATE): the same single query at the first opening and at
+    # every later one, and no lock held between a read and a write.
+    ConversationRead.objects.bulk_create(
+        [ConversationRead(user=user, conversation=conversation, read_at=timezone.now())],
+        update_conflicts=True,
+        unique_fields=["user", "conversation"],
+        update_fields=["read_at"],
     )
 
 
@@ -266,14 +307,22 @@ _is_human_reply = is_human_reply
 def _conversation_apply_message(conversation_id: int, message: Message) -> Conversation:
     """Roll a stored message into the conversation's timestamps and waiting state."""
     conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+    fields = _conversation_roll(conversation, message)
+    if fields:
+        conversation.save(update_fields=sorted(fields))
+    return conversation
+
+
+def _conversation_roll(conversation: Conversation, message: Message) -> set[str]:
+    """Roll a message into the (locked) conversation in memory; returns the fields it changed."""
     at = message.source_created_at
     fields: set[str] = set()
 
-    def bump(field: str, value: datetime) -> None:
-        current = getattr(conversation, field)
+    def bump(name: str, value: datetime) -> None:
+        current = getattr(conversation, name)
         if current is None or value > current:
-            setattr(conversation, field, value)
-            fields.add(field)
+            setattr(conversation, name, value)
+            fields.add(name)
 
     bump("last_message_at", at)
     if message.direction == Message.Direction.INBOUND:
@@ -296,16 +345,53 @@ def _conversation_apply_message(conversation_id: int, message: Message) -> Conve
             if conversation.awaiting_reply_since is not None and at >= conversation.awaiting_reply_since:
                 conversation.awaiting_reply_since = None
                 fields.add("awaiting_reply_since")
-    if fields:
-        conversation.save(update_fields=sorted(fields))
-    return conversation
+    return fields
 
 
-def message_receive(account: ChannelAccount, item: InboundMessage) -> tuple[Message, bool]:
-    """Store one message from a channel sync. Idempotent on (account, external_id)."""
+@dataclass
+class ReceiveBatch:
+    """Lookups shared by many `message_receive` calls inside ONE transaction (an import, a sync).
+
+    The per-message path looks up the message, then the conversation, locks it in a savepoint and
+    reads the SLA clocks and policy, for every message: an import of thousands of mails is bound by
+    those round trips. A batch holds what its transaction already knows: the external ids checked
+    to be new (`prefetch`, one query for the lot), the conversations it locked (a lock lasts until
+    the commit, so their rows in memory stay current) and what the SLA engine read (policies, clock
+    states). Without a savepoint per message, a concurrent writer's conflict raises
+    `IntegrityError` out of `message_receive`: the caller rolls its transaction (or savepoint) back
+    and redoes the messages without a batch (as `integrations.email.ingest.email_import` does).
+    """
+
+    known_new: set[str] = field(default_factory=set)
+    conversations: dict[tuple[str, str], Conversation] = field(default_factory=dict)
+    sla_memo: dict = field(default_factory=dict)
+
+    def prefetch(self, account: ChannelAccount, external_ids: Iterable[str]) -> None:
+        """Check which of these external ids are not stored yet: one query for the lot."""
+        ids = set(external_ids) - self.known_new
+        if ids:
+            stored = Message.objects.filter(account=account, external_id__in=ids).values_list(
+                "external_id", flat=True
+            )
+            self.known_new |= ids - set(stored)
+
+
+def message_receive(
+    account: ChannelAccount, item: InboundMessage, *, batch: ReceiveBatch | None = None
+) -> tuple[Message, bool]:
+    """Store one message from a channel sync. Idempotent on (account, external_id).
+
+    With a `batch` (inside the caller's transaction), lookups are shared between calls and a
+    conflict with a concurrent writer raises `IntegrityError` instead of being settled here.
+    """
+    if batch is not None and item.external_id in batch.known_new:
+        batch.known_new.discard(item.external_id)  # once stored, a second copy must look it up
+        return _receive_in_batch(account, item, batch), True
     existing = Message.objects.filter(account=account, external_id=item.external_id).first()
     if existing is not None:
         return existing, False
+    if batch is not None:
+        return _receive_in_batch(account, item, batch), True
     conversation, _ = conversation_get_or_create(
         account,
         kind=item.conversation_kind,
@@ -318,26 +404,76 @@ def message_receive(account: ChannelAccount, item: InboundMessage) -> tuple[Mess
     )
     try:
         with transaction.atomic():
-            message = Message.objects.create(
-                organization_id=account.organization_id,
-                account=account,
-                conversation=conversation,
-                direction=item.direction,
-                author_type=item.author_type,
-                author_name=item.author_name[:200],
-                classification=item.classification,
-                subject=item.subject[:500],
-                text=item.text,
-                html=item.html,
-                external_id=item.external_id,
-                source_created_at=item.created_at,
-                delivery_status=Message.DeliveryStatus.DELIVERED,
-                delivered_at=item.created_at,
-                raw=item.raw,
-                problems=list(item.problems),
+            message = _message_store(account, conversation, item)
+            conversation = _conversation_apply_message(conversation.pk, message)
+            _fill_conversation_refs(conversation, item)
+            message.conversation = conversation
+            _sla().sla_on_message(message)
+            _message_received_emit(message)
+    except IntegrityError:
+        # Another worker stored it first (concurrent sync): the unique constraint decided.
+        return Message.objects.get(account=account, external_id=item.external_id), False
+    return message, True
+
+
+def _receive_in_batch(account: ChannelAccount, item: InboundMessage, batch: ReceiveBatch) -> Message:
+    key = (item.conversation_kind, item.conversation_external_id)
+    conversation = batch.conversations.get(key)
+    if conversation is None:
+        conversation = (
+            Conversation.objects.select_for_update()
+            .filter(account=account, kind=key[0], external_id=key[1])
+            .first()
+        )
+        if conversation is None:
+            conversation, _created = _conversation_create(
+                account,
+                kind=key[0],
+                external_id=key[1],
+                subject=item.subject,
+                buyer_login=item.buyer_login,
+                buyer_email=item.buyer_email,
+                order_id=item.order_id,
+                offer_id=item.offer_id,
+                savepoint=False,
             )
-            for att in item.attachments:
-                Attachment.objects.create(
+            # Created in this transaction: no clocks yet, the SLA engine need not read them.
+            batch.sla_memo[("clocks", conversation.pk)] = _sla().SLA_NO_CLOCKS
+        batch.conversations[key] = conversation
+    message = _message_store(account, conversation, item)
+    fields = _conversation_roll(conversation, message) | _conversation_refs(conversation, item)
+    if fields:
+        conversation.save(update_fields=sorted(fields))
+    message.conversation = conversation
+    if _sla().sla_on_message(message, memo=batch.sla_memo):
+        conversation.refresh_from_db(fields=["awaiting_reply_since"])  # the SLA rebuild set it
+    _message_received_emit(message)
+    return message
+
+
+def _message_store(account: ChannelAccount, conversation: Conversation, item: InboundMessage) -> Message:
+    message = Message.objects.create(
+        organization_id=account.organization_id,
+        account=account,
+        conversation=conversation,
+        direction=item.direction,
+        author_type=item.author_type,
+        author_name=item.author_name[:200],
+        classification=item.classification,
+        subject=item.subject[:500],
+        text=item.text,
+        html=item.html,
+        external_id=item.external_id,
+        source_created_at=item.created_at,
+        delivery_status=Message.DeliveryStatus.DELIVERED,
+        delivered_at=item.created_at,
+        raw=item.raw,
+        problems=list(item.problems),
+    )
+    if item.attachments:
+        Attachment.objects.bulk_create(
+            [
+                Attachment(
                     organization_id=account.organization_id,
                     message=message,
                     filename=att.filename[:255],
@@ -347,34 +483,39 @@ def message_receive(account: ChannelAccount, item: InboundMessage) -> tuple[Mess
                     external_id=att.external_id[:300],
                     content_id=att.content_id[:300],
                 )
-            conversation = _conversation_apply_message(conversation.pk, message)
-            _fill_conversation_refs(conversation, item)
-            message.conversation = conversation
-            _sla().sla_on_message(message)
-            # webhooks (issue #8): a buyer's message, or a reply written outside Replydesk.
-            _webhooks_emit(
-                "message.received" if message.direction == Message.Direction.INBOUND else "message.sent",
-                message,
-            )
-    except IntegrityError:
-        # Another worker stored it first (concurrent sync): the unique constraint decided.
-        return Message.objects.get(account=account, external_id=item.external_id), False
-    return message, True
+                for att in item.attachments
+            ]
+        )
+    return message
+
+
+def _message_received_emit(message: Message) -> None:
+    # webhooks (issue #8): a buyer's message, or a reply written outside Replydesk.
+    _webhooks_emit(
+        "message.received" if message.direction == Message.Direction.INBOUND else "message.sent",
+        message,
+    )
+
+
+def _conversation_refs(conversation: Conversation, item: InboundMessage) -> set[str]:
+    """Fill in memory the order, offer and subject the conversation lacks; the fields changed."""
+    fields = set()
+    if item.order_id and not conversation.order_id:
+        conversation.order_id = item.order_id
+        fields.add("order_id")
+    if item.offer_id and not conversation.offer_id:
+        conversation.offer_id = item.offer_id
+        fields.add("offer_id")
+    if item.subject and not conversation.subject:
+        conversation.subject = item.subject[:500]
+        fields.add("subject")
+    return fields
 
 
 def _fill_conversation_refs(conversation: Conversation, item: InboundMessage) -> None:
-    fields = []
-    if item.order_id and not conversation.order_id:
-        conversation.order_id = item.order_id
-        fields.append("order_id")
-    if item.offer_id and not conversation.offer_id:
-        conversation.offer_id = item.offer_id
-        fields.append("offer_id")
-    if item.subject and not conversation.subject:
-        conversation.subject = item.subject[:500]
-        fields.append("subject")
+    fields = _conversation_refs(conversation, item)
     if fields:
-        conversation.save(update_fields=fields)
+        conversation.save(update_fields=sorted(fields))
 
 
 def message_reply_create(
@@ -569,6 +710,8 @@ def message_mark_bounced(message_id: int, *, reason: str) -> Message:
         conversation = Conversation.objects.select_for_update().get(pk=message.conversation_id)
         if was_delivered and message.author_type == Message.AuthorType.AGENT:
             _conversation_rewind_reply(conversation)
+            # The reply stopped the clocks; it never reached the buyer, so they run again (§2.1).
+            _sla().sla_conversation_rebuild(conversation)
         _event(
             conversation,
             ConversationEvent.Kind.REPLY_FAILED,

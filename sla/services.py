@@ -57,17 +57,26 @@ logger = logging.getLogger(__name__)
 # ==================================================================================================
 
 
-def sla_on_message(message: Message) -> None:
+def sla_on_message(message: Message, *, memo: dict | None = None) -> bool:
     """Start, or stop, the reply clocks a stored message affects. # rules.md §2.1
 
     Inbound buyer messages written by a person start a clock (unless one is already running: the
     earliest unanswered message counts); a delivered reply written by a person stops the running
     clocks. Automatic messages either way, bounces and marketplace system messages do nothing.
+
+    For a caller storing many messages in one transaction with the conversations locked
+    (`inbox.services.ReceiveBatch`), `memo` is a dict kept across its calls: the policies read and
+    each conversation's clock state as this function left it (a conversation created in that
+    transaction is entered as `SLA_NO_CLOCKS`), so neither is read again. Returns True when the
+    conversation was rebuilt from its timeline (which may change `awaiting_reply_since`).
     """
     if is_clock_start(message):
-        _on_buyer_message(message)
-    elif is_human_reply(message):
-        _on_human_reply(message)
+        return _on_buyer_message(message, memo=memo)
+    if is_human_reply(message):
+        if memo is not None:
+            memo.pop(("clocks", message.conversation_id), None)
+        return _on_human_reply(message)
+    return False
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,9 @@ class _ClockState:
     open_started_at: datetime | None
     latest_start: datetime | None
     latest_stop: datetime | None
+
+
+SLA_NO_CLOCKS = _ClockState(None, None, None)
 
 
 def _clock_state(conversation_id: int) -> _ClockState:
@@ -86,26 +98,38 @@ def _clock_state(conversation_id: int) -> _ClockState:
     return _ClockState(**agg)
 
 
-def _on_buyer_message(message: Message) -> None:
+def _on_buyer_message(message: Message, *, memo: dict | None = None) -> bool:
     conversation = message.conversation
     at = message.source_created_at
-    state = _clock_state(conversation.pk)
+    memo = memo if memo is not None else {}
+    state = memo.pop(("clocks", conversation.pk), None) or _clock_state(conversation.pk)
     if state.open_started_at is not None:
         if at >= state.open_started_at:
-            return  # already waiting since an earlier message
+            memo[("clocks", conversation.pk)] = state
+            return False  # already waiting since an earlier message
         _conversation_rebuild(conversation.pk)  # an earlier unanswered message arrived late
-        return
+        return True
     answered_later = (conversation.last_reply_at is not None and at <= conversation.last_reply_at) or (
         state.latest_stop is not None and at <= state.latest_stop
     )
     if answered_later:
         _conversation_rebuild(conversation.pk)  # it belongs to an episode that is already closed
-        return
-    policy = sla_policy_effective(organization_id=conversation.organization_id, kind=conversation.kind)
-    _clocks_start(conversation, policy=policy, start_message=message, at=at)
+        return True
+    key = ("policy", conversation.organization_id, conversation.kind)
+    policy = memo.get(key)
+    if policy is None:
+        policy = memo[key] = sla_policy_effective(organization_id=key[1], kind=key[2])
+    clocks = _clocks_start(conversation, policy=policy, start_message=message, at=at)
+    if clocks:
+        starts = [c.started_at for c in clocks]
+        latest = max([*starts, *([state.latest_start] if state.latest_start else [])])
+        memo[("clocks", conversation.pk)] = _ClockState(min(starts), latest, state.latest_stop)
+    else:
+        memo[("clocks", conversation.pk)] = state
+    return False
 
 
-def _on_human_reply(message: Message) -> None:
+def _on_human_reply(message: Message) -> bool:
     conversation = message.conversation
     at = message.source_created_at
     open_clocks = list(
@@ -119,7 +143,7 @@ def _on_human_reply(message: Message) -> None:
     )
     if out_of_order:
         _conversation_rebuild(conversation.pk)
-        return
+        return True
     if not open_clocks:
         # A reply whose record lost its message (a synced copy folded into ours) is re-attributed.
         orphans = ResponseRecord.objects.filter(
@@ -127,7 +151,8 @@ def _on_human_reply(message: Message) -> None:
         )
         if orphans.exists():
             _conversation_rebuild(conversation.pk)
-        return
+            return True
+        return False
     # A buyer message later than this reply, swallowed while a clock was running, starts the next one.
     later_buyer_message = (
         Message.objects.filter(conversation_id=conversation.pk, source_created_at__gt=at)
@@ -136,7 +161,7 @@ def _on_human_reply(message: Message) -> None:
     )
     if later_buyer_message:
         _conversation_rebuild(conversation.pk)
-        return
+        return True
     _clocks_stop(
         conversation,
         open_clocks,
@@ -145,6 +170,7 @@ def _on_human_reply(message: Message) -> None:
         agent_id=message.author_user_id,
         actor_id=message.author_user_id,
     )
+    return False
 
 
 def _clocks_start(

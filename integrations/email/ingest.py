@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -115,18 +115,20 @@ def email_ingest(
     uidvalidity: int | None = None,
     received_at: datetime | None = None,
     context: ThreadContext | None = None,
+    prepared: tuple[str, ParsedEmail] | None = None,
 ) -> Ingested:
-    """Keep, dedupe, classify and thread one raw mail; see the module docstring. Never raises on bad mail."""
-    sha = content_sha256(raw)
-    parsed = parse_email(raw)
+    """Keep, dedupe, classify and thread one raw mail; see the module docstring. Never raises on bad mail.
+
+    `prepared` is (content hash, parsed mail) when the caller computed them already (a batch).
+    """
+    sha, parsed = prepared or (content_sha256(raw), parse_email(raw))
     message_id = parsed.message_id or synthetic_message_id(sha)
     problems = list(parsed.problems)
 
-    existing = list(
-        EmailSource.objects.filter(account=account, message_id=message_id).values_list(
-            "content_sha256", "external_id", "direction", "kind", "id"
-        )
-    )
+    if context is not None and message_id in context.sources:
+        existing = context.sources[message_id]
+    else:
+        existing = _sources_stored(account, [message_id]).get(message_id, [])
     same = next((row for row in existing if row[0] == sha), None)
     ours = _own_reply_ids(account, parsed, message_id, domain=mailbox.domain) or (
         # Our header on mail from the mailbox's own address: a copy of our own (automatic) mail.
@@ -165,6 +167,10 @@ def email_ingest(
             problems=problems,
         )
         external_id = source.external_id
+        if context is not None and message_id in context.sources:
+            context.sources[message_id].append(
+                (sha, external_id, EmailSource.Direction.INBOUND, source.kind, source.pk)
+            )
         if ours or not external_id:
             return Ingested(None, source, parsed, note="our own mail")
 
@@ -192,6 +198,16 @@ def email_ingest(
     return Ingested(item, source, parsed, duplicate=same is not None)
 
 
+def _sources_stored(account: ChannelAccount, message_ids: Iterable[str]) -> dict[str, list[tuple]]:
+    """The stored raw-mail rows per Message-ID: (hash, external id, direction, kind, pk)."""
+    rows: dict[str, list[tuple]] = {}
+    for message_id, *row in EmailSource.objects.filter(
+        account=account, message_id__in=list(message_ids)
+    ).values_list("message_id", "content_sha256", "external_id", "direction", "kind", "id"):
+        rows.setdefault(message_id, []).append(tuple(row))
+    return rows
+
+
 def _kind_without_own(parsed: ParsedEmail) -> EmailKind:
     if parsed.is_bounce:
         return EmailKind.BOUNCE
@@ -209,8 +225,10 @@ def _replydesk_keys(raw: bytes) -> list[str]:
 def _own_reply_ids(account: ChannelAccount, parsed: ParsedEmail, message_id: str, *, domain: str) -> bool:
     """Is this mail one of this mailbox's own replies (its Message-ID or X-Replydesk-Id)?"""
     # Our Message-IDs are <uuid@our-domain>: only such an id can name one of our replies.
+    local, _at, host = message_id.lower().rpartition("@")
     if (
-        message_id.lower().endswith("@" + domain)
+        host == domain
+        and _valid_uuids([local])
         and Message.objects.filter(
             account=account, direction=Message.Direction.OUTBOUND, external_id=message_key(message_id)
         ).exists()
@@ -483,9 +501,12 @@ def email_import(
 ) -> tuple[int, int]:
     """Ingest and store many raw mails (an export, an archive, the benchmark): (seen, new).
 
-    The same path per mail as a sync (`email_ingest`, then `message_receive`), with one transaction
-    per `batch_size` mails instead of one per row: an import is commit-bound otherwise. A failure
-    rolls back only the current batch; importing the same mails again stores nothing twice.
+    The same path per mail as a sync (`email_ingest`, then `message_receive`), in one transaction
+    per `batch_size` mails, with what can be looked up for the whole batch looked up once (the
+    stored raw mails of its Message-IDs, which of its messages are new; `inbox.services.ReceiveBatch`
+    keeps the conversations it locked). If a concurrent writer (a sync of the same mailbox) stored
+    one of the mails meanwhile, the batch is rolled back and done again mail by mail, each in its own
+    savepoint. Importing the same mails again stores nothing twice.
     `timings`, if given, collects the seconds spent in "ingest" and in "store" (the benchmark).
     """
     from inbox import services as inbox_services  # the store, as channel_account_sync uses it
@@ -494,22 +515,55 @@ def email_import(
     context = ThreadContext()
     seen = new = 0
     batch: list[bytes] = []
+    clock = time.perf_counter
+
+    def timed(key: str, started: float) -> float:
+        now = clock()
+        if timings is not None:
+            timings[key] = timings.get(key, 0.0) + now - started
+        return now
+
+    def run(prepared: list[tuple[bytes, str, ParsedEmail]], *, batched: bool) -> tuple[int, int]:
+        stored = 0
+        receive_batch = inbox_services.ReceiveBatch() if batched else None
+        if batched:
+            started = clock()
+            ids = [parsed.message_id or synthetic_message_id(sha) for _raw, sha, parsed in prepared]
+            found = _sources_stored(account, ids)
+            context.sources = {message_id: found.get(message_id, []) for message_id in ids}
+            # A mail's message key: its Message-ID, or with its hash when another mail has the id.
+            keys = {message_key(i) for i in ids}
+            keys |= {message_key(f"{i}#{sha[:16]}") for i, (_raw, sha, _p) in zip(ids, prepared, strict=True)}
+            receive_batch.prefetch(account, keys)
+            timed("ingest", started)
+        for raw, sha, parsed in prepared:
+            started = clock()
+            done = email_ingest(account, raw, mailbox=mailbox, context=context, prepared=(sha, parsed))
+            started = timed("ingest", started)
+            if done.item is not None:
+                _message, created = inbox_services.message_receive(account, done.item, batch=receive_batch)
+                stored += int(created)
+            timed("store", started)
+        return len(prepared), stored
 
     def flush() -> None:
         nonlocal seen, new
-        clock = time.perf_counter
-        with transaction.atomic():
-            for raw in batch:
-                started = clock()
-                done = email_ingest(account, raw, mailbox=mailbox, context=context)
-                ingested = clock()
-                seen += 1
-                if done.item is not None:
-                    _message, created = inbox_services.message_receive(account, done.item)
-                    new += int(created)
-                if timings is not None:
-                    timings["ingest"] = timings.get("ingest", 0.0) + ingested - started
-                    timings["store"] = timings.get("store", 0.0) + clock() - ingested
+        started = clock()
+        prepared = [(raw, content_sha256(raw), parse_email(raw)) for raw in batch]
+        timed("ingest", started)
+        threaded = dict(context.by_message_id)
+        try:
+            with transaction.atomic():
+                done = run(prepared, batched=True)
+        except IntegrityError:
+            logger.info("email import: a concurrent writer; the batch again, mail by mail")
+            context.by_message_id = threaded
+            context.sources = {}
+            with transaction.atomic():
+                done = run(prepared, batched=False)
+        context.sources = {}
+        seen += done[0]
+        new += done[1]
         batch.clear()
 
     for raw in raws:

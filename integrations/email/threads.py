@@ -90,9 +90,15 @@ def contact_identity_of(address: str) -> tuple[str, str]:
 
 @dataclass
 class ThreadContext:
-    """What one fetch has already threaded (Message-ID → conversation key), stored or not yet."""
+    """What one fetch has already threaded (Message-ID → conversation key), stored or not yet.
+
+    `sources` is filled by a batch import (`ingest.email_import`) inside its transaction: the
+    stored `EmailSource` rows of each Message-ID it looked up at once (an absent key means "not
+    looked up", an empty list "none stored").
+    """
 
     by_message_id: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, list[tuple]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from inbox import services as inbox_services
 from inbox.models import ContactIdentity, Conversation, Message
 from integrations.contracts import InboundMessage
 from integrations.services import channel_account_sync, outbound_message_deliver
+from sla.models import ResponseRecord, SlaClock
 
 from .mails import bounce, mail, new_id
 
@@ -271,6 +272,10 @@ def test_a_bounce_fails_the_delivered_reply_and_reopens_nothing(mailbox, imap_us
     assert conversation.status == Conversation.Status.CLOSED  # a bounce never reopens
     assert conversation.awaiting_reply_since == first.source_created_at  # the buyer still has no answer
     assert conversation.last_reply_at is None
+    # The reply had stopped the reply clocks; they run again from the buyer's mail, unanswered.
+    open_clocks = SlaClock.objects.filter(conversation=conversation, satisfied_at__isnull=True)
+    assert {c.started_at for c in open_clocks} == {first.source_created_at}
+    assert not ResponseRecord.objects.filter(conversation=conversation).exists()
     event = conversation.events.get(kind="reply_failed")
     assert event.data["bounced"] is True and event.data["message_id"] == reply.pk
 

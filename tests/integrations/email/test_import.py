@@ -1,0 +1,201 @@
+"""`email_import`: many mails in one transaction per batch, with shared lookups (`ReceiveBatch`).
+
+The batch path must store exactly what the per-mail path of a sync stores (message by message,
+each in its own transaction), and a concurrent writer must cost a redo, never a duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from inbox import services as inbox_services
+from inbox.models import ChannelAccount, Conversation, Message
+from integrations.email.ingest import email_import, email_ingest
+from integrations.email.mailbox import NONE, MailboxSettings, ServerSettings
+from integrations.email.threads import ThreadContext
+from sla.models import SlaClock
+
+from .corpus import CORPUS_DIR, require_corpus
+from .mails import mail, new_id
+
+SETTINGS = MailboxSettings(
+    imap=ServerSettings("127.0.0.1", 1, NONE, "sklep@example.com", "x"),
+    smtp=ServerSettings("127.0.0.1", 1, NONE, "", ""),
+    from_email="sklep@example.com",
+)
+
+
+def _mailbox(org, name: str) -> ChannelAccount:
+    return ChannelAccount.objects.create(
+        organization=org,
+        kind="email",
+        name=name,
+        external_id=f"{name}@example.com",
+        credentials=SETTINGS.as_credentials(),
+        health="ok",
+    )
+
+
+def _ago(hours: int):
+    return timezone.now() - timedelta(hours=hours)
+
+
+def _mails() -> list[bytes]:
+    """The corpus (its own threads, duplicate Message-IDs, bounces, auto-replies) plus a Polish
+    thread with a question, the seller's answer from his own mail client, and a follow-up."""
+    require_corpus()
+    raws = [p.read_bytes() for p in sorted(CORPUS_DIR.iterdir()) if p.suffix == ".eml"]
+    first = new_id()
+    raws.append(
+        mail(
+            subject="Zwrot zamówienia", body="Dzień dobry, jak zwrócić buty?", message_id=first, date=_ago(3)
+        )
+    )
+    answer = new_id()
+    raws.append(
+        mail(
+            subject="Re: Zwrot zamówienia",
+            body="Prosimy odesłać na adres sklepu.",
+            sender="sklep@example.com",
+            to="kupujacy@example.pl",
+            message_id=answer,
+            in_reply_to=first,
+            date=_ago(2),
+        )
+    )
+    raws.append(
+        mail(
+            subject="Re: Zwrot zamówienia",
+            body="Dziękuję, a paragon?",
+            message_id=new_id(),
+            in_reply_to=answer,
+            date=_ago(1),
+        )
+    )
+    return raws + raws[:5]  # the same mails again: stored once
+
+
+def _snapshot(account: ChannelAccount) -> dict:
+    """What the inbox holds for a mailbox, independent of ids and of the order of storing."""
+    conversations = {
+        c.pk: c.external_id for c in Conversation.objects.filter(account=account).only("external_id")
+    }
+    return {
+        "messages": sorted(
+            (m.external_id, conversations[m.conversation_id], m.direction, m.classification)
+            for m in Message.objects.filter(account=account)
+        ),
+        "conversations": sorted(
+            Conversation.objects.filter(account=account).values_list(
+                "external_id", "status", "awaiting_reply_since", "last_message_at", "last_reply_at", "subject"
+            )
+        ),
+        "clocks": sorted(
+            (conversations[c.conversation_id], c.kind, c.started_at, c.due_at, c.satisfied_at, c.cancelled_at)
+            for c in SlaClock.objects.filter(conversation__account=account)
+        ),
+    }
+
+
+def _one_by_one(account: ChannelAccount, raws: list[bytes]) -> None:
+    """The sync's path: each mail ingested and stored in its own transaction."""
+    context = ThreadContext()
+    for raw in raws:
+        with transaction.atomic():
+            done = email_ingest(account, raw, mailbox=SETTINGS, context=context)
+            if done.item is not None:
+                inbox_services.message_receive(account, done.item)
+
+
+@pytest.mark.django_db
+def test_a_batched_import_stores_what_mail_by_mail_storing_does(org) -> None:
+    raws = _mails()
+    batched, single = _mailbox(org, "batched"), _mailbox(org, "single")
+
+    with time_machine.travel(timezone.now(), tick=False):  # a mail without a Date is stored at "now"
+        seen, new = email_import(batched, raws, mailbox=SETTINGS, batch_size=7)  # batches split threads
+        _one_by_one(single, raws)
+
+    assert seen == len(raws)
+    assert new == Message.objects.filter(account=batched).count() > 40
+    assert _snapshot(batched) == _snapshot(single)
+    waiting = Conversation.objects.get(account=batched, subject="Zwrot zamówienia")
+    assert waiting.messages.count() == 3
+    assert waiting.awaiting_reply_since is not None  # the follow-up waits for an answer
+    assert SlaClock.objects.filter(conversation=waiting, satisfied_at__isnull=False).exists()
+
+
+@pytest.mark.django_db
+def test_importing_the_same_mails_again_stores_nothing(org) -> None:
+    raws = _mails()
+    account = _mailbox(org, "again")
+    email_import(account, raws, mailbox=SETTINGS, batch_size=50)
+    before = _snapshot(account)
+
+    assert email_import(account, raws, mailbox=SETTINGS, batch_size=50) == (len(raws), 0)
+    assert _snapshot(account) == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_concurrent_writer_costs_a_redo_never_a_duplicate(org, caplog) -> None:
+    """Another worker holds one of the batch's mails, uncommitted, when the batch looks it up: the
+    batch sees it as new, waits on the unique index, then redoes the batch mail by mail."""
+    question = mail(subject="Faktura", body="Proszę o fakturę VAT.", message_id=new_id())
+    others = [mail(subject=f"Pytanie {n}", body=f"Treść {n}", message_id=new_id()) for n in range(5)]
+    account = _mailbox(org, "race")
+    holding, release = threading.Event(), threading.Event()
+
+    def other_worker() -> None:
+        try:
+            with transaction.atomic():
+                email_import(account, [question], mailbox=SETTINGS)
+                holding.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    caplog.set_level(logging.INFO, logger="integrations.email.ingest")
+    worker = threading.Thread(target=other_worker)
+    worker.start()
+    assert holding.wait(30)
+    result: dict = {}
+
+    def importer() -> None:
+        try:
+            result["counts"] = email_import(account, [*others[:2], question, *others[2:]], mailbox=SETTINGS)
+        finally:
+            connections.close_all()
+
+    ours = threading.Thread(target=importer)
+    ours.start()
+    _wait_until_blocked_on_a_lock()
+    release.set()
+    worker.join(30)
+    ours.join(60)
+
+    assert "the batch again, mail by mail" in caplog.text  # the redo ran
+    assert result["counts"] == (6, 5)  # the question was the other worker's
+    assert Message.objects.filter(account=account).count() == 6
+    assert Message.objects.filter(account=account, text__contains="fakturę").count() == 1
+
+
+def _wait_until_blocked_on_a_lock(timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+        time.sleep(0.05)
+    raise AssertionError("the import never waited for the other worker")
