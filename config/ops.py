@@ -271,6 +271,24 @@ class ReplydeskCollector:
         yield failures
         yield health
 
+        from integrations.models import SyncProblem
+
+        problems = GaugeMetricFamily(
+            "replydesk_sync_problems",
+            "Payloads a sync could not (fully) use and that are not resolved (issue #9), by code.",
+            labels=[*base, "code"],
+        )
+        rows = (
+            SyncProblem.objects.filter(resolved_at__isnull=True)
+            .values("account_id", "code")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        for row in rows:
+            if accounts.get(row["account_id"], {}).get("is_active"):
+                problems.add_metric([*labels(row["account_id"]), row["code"]], row["n"])
+        yield problems
+
         depth = GaugeMetricFamily(
             "replydesk_outbox_depth", "Outbox rows not yet delivered.", labels=["outbox", "status"]
         )

@@ -192,7 +192,7 @@ CELERY_BEAT_SCHEDULE = {
     # Outbox safety net: re-enqueue replies stuck in PENDING (lost broker message) or due for retry.
     "outbound-messages-retry": {
         "task": "integrations.tasks.outbound_messages_retry",
-        "schedule": 30.0,
+        "schedule": float(envint("OUTBOX_SWEEP_SECONDS", 30)),
         "options": {"expires": 25},
     },
     # Reply deadlines: mark due warnings and breaches (once each, compare-and-set) and alert. Every
@@ -207,6 +207,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sla.tasks.quality_snapshots_import",
         "schedule": crontab(hour=7, minute=20),
         "options": {"expires": 3600},
+    },
+    # Daily summary e-mail for leads (sla/summary.py): sent once its organization's hour (Europe/Warsaw)
+    # has come; once per day (a claimed row, unique per organization and day).
+    "daily-summaries-send": {
+        "task": "sla.tasks.daily_summaries_send",
+        "schedule": 300.0,
+        "options": {"expires": 280},
     },
     # Webhook outbox sweep: deliveries due for a retry (next_attempt_at parked in the database) or
     # stuck in SENDING (worker killed) are enqueued again.
@@ -231,6 +238,14 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Django's LOGGING applies in workers too (JSON in production, request/task ids).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Recovery from a killed worker (issue #9). The broker redelivers an unacked task only after
+# `visibility_timeout` (an hour on Redis), so the database is what recovers: a sync holds a lease
+# (renewed while it runs) that a dead worker stops renewing, and the outbox sweep reclaims a reply
+# left in SENDING after OUTBOX_SENDING_STALE_SECONDS (keep it well above ALLEGRO_TIMEOUT_SECONDS:
+# the reclaimed reply first asks Allegro whether it went out, but a send still in flight can't be seen).
+SYNC_LOCK_LEASE_SECONDS = envint("SYNC_LOCK_LEASE_SECONDS", 60)
+OUTBOX_SENDING_STALE_SECONDS = envint("OUTBOX_SENDING_STALE_SECONDS", 120)
 
 # --- Allegro ----------------------------------------------------------------------------------
 # Production: https://api.allegro.pl + https://allegro.pl ; Allegro's sandbox:
@@ -380,3 +395,5 @@ WEBHOOK_DISABLE_AFTER_FAILURES = envint("WEBHOOK_DISABLE_AFTER_FAILURES", 10)
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "replydesk@localhost")
+# Absolute links in e-mails (the leads' daily summary).
+REPLYDESK_BASE_URL = os.environ.get("REPLYDESK_BASE_URL", "http://127.0.0.1:8000")

@@ -91,6 +91,24 @@ class ConversationUpdate:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class FetchProblem:
+    """A payload a sync could not (fully) use: kept raw and shown to the seller (issue #9).
+
+    `kind` is what it was (thread, message, issue, source…), `external_id` the channel's id of it
+    (a digest of the payload when it has none), `code` one of `integrations.models.SyncProblem.Code`,
+    `detail` a technical note in English, stable between syncs (no counters, no clock), `retrying`
+    whether the next sync reads it again.
+    """
+
+    kind: str
+    external_id: str
+    code: str
+    detail: str
+    raw: Any = None
+    retrying: bool = False
+
+
 @dataclass
 class FetchResult:
     """What one sync found. `cursor` is saved only after every item has been stored."""
@@ -99,6 +117,10 @@ class FetchResult:
     cursor: dict[str, Any]
     conversations: list[ConversationUpdate] = field(default_factory=list)
     http_calls: int = 0
+    # Payloads that could not be used (the rest of the sync went on) and (kind, external_id) of
+    # items retried after a problem that now read cleanly (their problems are marked resolved).
+    problems: list[FetchProblem] = field(default_factory=list)
+    resolved: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

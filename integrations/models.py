@@ -46,12 +46,65 @@ class SyncRun(models.Model):
     seen_messages = models.PositiveIntegerField(default=0)
     http_calls = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, default="")
+    # Payloads this run could not use (SyncProblem rows recorded or seen again).
+    problems = models.PositiveIntegerField(default=0)
 
     class Meta:
         indexes = [models.Index(fields=["account", "-started_at"], name="syncrun_account_idx")]
 
     def __str__(self) -> str:
         return f"sync of account {self.account_id} at {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class SyncProblem(models.Model):
+    """A payload a sync could not (fully) use, kept raw for the seller and for us (issue #9).
+
+    One bad thread, issue or message never stops the rest of the sync; it is recorded here once
+    (unique per account, kind, external id and problem digest) and seen again by later syncs only as
+    `count` and `last_seen_at`. `raw` is the offending payload, cut to `sync_problems.RAW_LIMIT`
+    characters of JSON (`raw_size` is the full size). `resolved_at` is set when a retried item reads
+    cleanly. See integrations/sync_problems.py.
+    """
+
+    class Code(models.TextChoices):
+        THREAD_UNREADABLE = "thread_unreadable", _("A conversation in the channel's list could not be read.")
+        MESSAGES_UNREADABLE = "messages_unreadable", _("The messages of a conversation could not be read.")
+        MESSAGE_UNREADABLE = "message_unreadable", _("A message could not be read and was not imported.")
+        MESSAGE_PARTIAL = (
+            "message_partial",
+            _("A message was imported, but part of it was unusual or unreadable."),
+        )
+        ISSUE_UNREADABLE = "issue_unreadable", _("A discussion or claim could not be read.")
+        STORE_FAILED = "store_failed", _("A conversation could not be saved.")
+        SOURCE_FAILED = "source_failed", _("Part of the account could not be synchronised.")
+
+    organization = models.ForeignKey("inbox.Organization", on_delete=models.CASCADE, related_name="+")
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="sync_problems")
+    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=20)  # thread | message | issue | conversation | source
+    external_id = models.CharField(max_length=300, blank=True, default="")
+    code = models.CharField(max_length=30, choices=Code.choices)
+    detail = models.TextField(blank=True, default="")
+    problem_hash = models.CharField(max_length=64)
+    raw = models.JSONField(null=True, blank=True)
+    raw_size = models.PositiveIntegerField(default=0)
+    raw_truncated = models.BooleanField(default=False)
+    retrying = models.BooleanField(default=False)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    count = models.PositiveIntegerField(default=1)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "kind", "external_id", "problem_hash"], name="syncproblem_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["account", "-last_seen_at"], name="syncproblem_account_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.kind} {self.external_id} of account {self.account_id}"
 
 
 class EmailSource(models.Model):

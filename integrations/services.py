@@ -4,27 +4,80 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
+import uuid
+from dataclasses import asdict
 from datetime import timedelta
 from itertools import groupby
+from typing import Any
 
-from django.core.cache import cache
-from django.db import transaction
+from django.conf import settings
+from django.core.cache import caches
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from inbox import services as inbox_services
 from inbox.models import ChannelAccount, Message
 
-from .contracts import AuthorizationLost, ChannelError, outbound_from_message
+from .contracts import AuthorizationLost, ChannelError, FetchProblem, outbound_from_message
 from .models import DeliveryAttempt, SyncRun
 from .registry import get_adapter
+from .sync_problems import MAX_RETRIES as MAX_STORE_RETRIES
+from .sync_problems import sync_problem_record, sync_problems_resolve
 
 logger = logging.getLogger(__name__)
 
-SYNC_LOCK_SECONDS = 600
-# A reply left in SENDING this long was interrupted (worker killed): reconcile, then resend.
-SENDING_STALE_AFTER = timedelta(minutes=2)
 MAX_DELIVERY_ATTEMPTS = 8
+
+
+def sending_stale_after() -> timedelta:
+    """A reply left in SENDING this long was interrupted (worker killed): reconcile, then resend."""
+    return timedelta(seconds=settings.OUTBOX_SENDING_STALE_SECONDS)
+
+
+class SyncLease:
+    """A cache lock that lives only while its holder does (issue #9).
+
+    Taken with a short TTL (SYNC_LOCK_LEASE_SECONDS) and renewed by a daemon thread every third of
+    it while the sync runs. A worker killed with SIGKILL stops renewing, so the next beat poll syncs
+    the account again within one lease instead of waiting for a long fixed TTL; the killed task's
+    broker message would only come back after the visibility timeout (an hour on Redis).
+    """
+
+    def __init__(self, key: str, seconds: int | None = None) -> None:
+        self.key = key
+        self.seconds = max(int(seconds or settings.SYNC_LOCK_LEASE_SECONDS), 3)
+        self.token = uuid.uuid4().hex
+        self._backend = caches["default"]  # the instance, shared with the renewing thread
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def acquire(self) -> bool:
+        if not self._backend.add(self.key, self.token, self.seconds):
+            return False
+        self._thread = threading.Thread(target=self._renew, name=f"lease:{self.key}", daemon=True)
+        self._thread.start()
+        return True
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.seconds / 3):
+            try:
+                if self._backend.get(self.key) != self.token:
+                    return  # expired and taken by someone else: theirs now
+                self._backend.touch(self.key, self.seconds)
+            except Exception:  # cache briefly down: the lease may lapse; correctness holds
+                logger.warning("could not renew %s", self.key)
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            if self._backend.get(self.key) == self.token:
+                self._backend.delete(self.key)
+        except Exception:
+            logger.warning("could not release %s", self.key)
 
 
 def _backoff(attempt: int) -> timedelta:
@@ -36,8 +89,8 @@ def _backoff(attempt: int) -> timedelta:
 def channel_account_sync(account_id: int) -> SyncRun | None:
     """Fetch what is new on one account and store it. Safe to run twice or concurrently.
 
-    A cache lock keeps two workers from doing the same HTTP work; correctness does not depend on
-    it (messages are unique per account and external id). The cursor is saved only after every
+    A cache lease (`SyncLease`) keeps two workers from doing the same HTTP work; correctness does
+    not depend on it (messages are unique per account and external id). The cursor is saved only after every
     item is stored, so a crash mid-sync loses nothing: the next run fetches the same items again.
     """
     account = ChannelAccount.objects.filter(pk=account_id, is_active=True).first()
@@ -46,29 +99,64 @@ def channel_account_sync(account_id: int) -> SyncRun | None:
         ChannelAccount.Health.AUTH_FAILED,
     ):
         return None
-    lock_key = f"sync-lock:{account.pk}"
-    if not cache.add(lock_key, "1", SYNC_LOCK_SECONDS):
+    lease = SyncLease(f"sync-lock:{account.pk}")
+    if not lease.acquire():
         logger.info("sync of account %s already running", account.pk)
         return None
     run = SyncRun.objects.create(account=account)
     try:
         adapter = get_adapter(account)
         result = adapter.fetch(cursor=account.sync_cursor or {})
+        problems = list(result.problems)
+        # One bad conversation never stops the others (issue #9): each is stored on its own and a
+        # failure is recorded as a SyncProblem.
         for update in result.conversations:
-            inbox_services.conversation_apply_update(account, update)
+            try:
+                with transaction.atomic():
+                    inbox_services.conversation_apply_update(account, update)
+            except (OperationalError, InterfaceError):
+                raise  # the database itself: the whole sync fails
+            except Exception as exc:
+                logger.exception(
+                    "sync of account %s: conversation %s not saved", account.pk, update.external_id
+                )
+                problems.append(_store_problem(update.kind, update.external_id, exc, asdict(update)))
         # One transaction per conversation: a commit (WAL flush) per thread, not per message.
-        for _key, group in groupby(
+        for (kind, external_id), group in groupby(
             result.items, key=lambda i: (i.conversation_kind, i.conversation_external_id)
         ):
-            with transaction.atomic():
-                for item in group:
-                    _message, created = inbox_services.message_receive(account, item)
-                    run.seen_messages += 1
-                    run.new_messages += int(created)
+            group = list(group)
+            try:
+                with transaction.atomic():
+                    created_items = []
+                    for item in group:
+                        _message, created = inbox_services.message_receive(account, item)
+                        if created:
+                            created_items.append(item)
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception as exc:
+                logger.exception("sync of account %s: conversation %s not saved", account.pk, external_id)
+                problems.append(_store_problem(kind, external_id, exc, [i.raw for i in group]))
+                continue
+            run.seen_messages += len(group)
+            run.new_messages += len(created_items)
+            problems.extend(
+                FetchProblem("message", i.external_id, "message_partial", "; ".join(i.problems), i.raw)
+                for i in created_items
+                if i.problems
+            )
+        cursor = result.cursor
+        for problem in problems:
+            record = sync_problem_record(account, problem, run=run)
+            if problem.code == "store_failed" and record.count < MAX_STORE_RETRIES:
+                cursor = account.sync_cursor or {}  # read it all again next time (duplicates are dropped)
+        sync_problems_resolve(account, result.resolved)
+        run.problems = len(problems)
         run.http_calls = getattr(adapter, "http_calls", result.http_calls)
         run.ok = True
         ChannelAccount.objects.filter(pk=account.pk).update(
-            sync_cursor=result.cursor,
+            sync_cursor=cursor,
             last_synced_at=timezone.now(),
             last_sync_error="",
             consecutive_failures=0,
@@ -99,8 +187,13 @@ def channel_account_sync(account_id: int) -> SyncRun | None:
     finally:
         run.finished_at = timezone.now()
         run.save()
-        cache.delete(lock_key)
+        lease.release()
     return run
+
+
+def _store_problem(kind: str, external_id: str, exc: Exception, raw: Any) -> FetchProblem:
+    detail = f"{exc.__class__.__name__}: {str(exc)[:300]}"
+    return FetchProblem("conversation", f"{kind}:{external_id}", "store_failed", detail, raw, True)
 
 
 def outbound_message_deliver(message_id: int) -> str:
@@ -178,7 +271,7 @@ def outbound_messages_sweep(*, limit: int = 200) -> list[int]:
     now = timezone.now()
     with transaction.atomic():
         Message.objects.filter(
-            delivery_status=Message.DeliveryStatus.SENDING, sending_started_at__lt=now - SENDING_STALE_AFTER
+            delivery_status=Message.DeliveryStatus.SENDING, sending_started_at__lt=now - sending_stale_after()
         ).update(delivery_status=Message.DeliveryStatus.PENDING, next_attempt_at=now)
     due = Message.objects.filter(delivery_status=Message.DeliveryStatus.PENDING).filter(
         Q(next_attempt_at__isnull=True, created_at__lt=now - timedelta(seconds=20))

@@ -10,12 +10,23 @@ back through the source recorded in the conversation's details. The inbox sees o
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from django.conf import settings
 
 from inbox.models import ChannelAccount
-from integrations.contracts import FetchResult, OutboundMessage, PermanentChannelError, SendReceipt
+from integrations.contracts import (
+    ChannelError,
+    ConversationUpdate,
+    FetchProblem,
+    FetchResult,
+    InboundMessage,
+    OutboundMessage,
+    PermanentChannelError,
+    SendReceipt,
+)
+from integrations.sync_problems import json_safe, text_safe
 
 from .client import AllegroClient
 from .sources.common import Source, iso, parse_time
@@ -28,6 +39,46 @@ __all__ = ["AllegroAdapter", "iso", "message_to_inbound", "parse_time"]
 
 # Conversations without a recorded source (older rows) are routed by their kind.
 DEFAULT_SOURCE_FOR_KIND = {"message": "messaging", "discussion": "sale_issues", "claim": "sale_issues"}
+# A message's text is cut here (Allegro allows 2,000 characters, 20,000 in an issue's chat); the raw
+# copy keeps at most RAW_TEXT_LIMIT characters of any string.
+TEXT_LIMIT = 100_000
+RAW_TEXT_LIMIT = 200_000
+
+
+def item_safe(item: InboundMessage) -> InboundMessage:
+    """An item PostgreSQL can store whatever the payload: no NUL characters or NaN, a huge text cut
+    to TEXT_LIMIT (noted in its problems). A text that was cut keeps its length in the problem."""
+    problems = list(item.problems)
+    text = item.text
+    if len(text) > TEXT_LIMIT:
+        problems.append(f"text of {len(text)} characters cut to {TEXT_LIMIT}")
+    if "\x00" in text:
+        problems.append("text contained NUL characters (replaced)")
+    text = text_safe(text, TEXT_LIMIT)
+    return replace(
+        item,
+        text=text,
+        author_name=text_safe(item.author_name, 200),
+        subject=text_safe(item.subject, 500),
+        buyer_login=text_safe(item.buyer_login, 200),
+        order_id=text_safe(item.order_id, 100),
+        offer_id=text_safe(item.offer_id, 100),
+        raw=json_safe(item.raw, string_limit=RAW_TEXT_LIMIT),
+        problems=tuple(problems),
+    )
+
+
+def update_safe(update: ConversationUpdate) -> ConversationUpdate:
+    """A conversation update without NUL characters or NaN (what PostgreSQL refuses)."""
+    return replace(
+        update,
+        subject=text_safe(update.subject, 500),
+        marketplace_state=text_safe(update.marketplace_state, 40),
+        buyer_login=text_safe(update.buyer_login, 200),
+        order_id=text_safe(update.order_id, 100),
+        offer_id=text_safe(update.offer_id, 100),
+        details=json_safe(update.details),
+    )
 
 
 class AllegroAdapter:
@@ -50,9 +101,24 @@ class AllegroAdapter:
     def fetch(self, *, cursor: dict[str, Any]) -> FetchResult:
         result = FetchResult(items=[], cursor={})
         for name, source in self.sources.items():
-            part = source.fetch(dict(cursor.get(name) or {}))
-            result.conversations.extend(part.updates)
-            result.items.extend(part.items)
+            previous = dict(cursor.get(name) or {})
+            try:
+                part = source.fetch(previous)
+            except ChannelError:
+                raise  # the account's connection: the whole sync fails and is retried
+            except Exception as exc:
+                # A payload (or a bug) that broke the whole source: the other sources go on and this
+                # one keeps its cursor, so the next sync reads the same again (issue #9).
+                logger.exception("allegro source %s of account %s failed", name, self.account.pk)
+                detail = f"{exc.__class__.__name__}: {str(exc)[:300]}"
+                raw = {"body": exc.body} if hasattr(exc, "body") else None
+                result.problems.append(FetchProblem("source", name, "source_failed", detail, raw, True))
+                result.cursor[name] = previous
+                continue
+            result.conversations.extend(update_safe(update) for update in part.updates)
+            result.items.extend(item_safe(item) for item in part.items)
+            result.problems.extend(part.problems)
+            result.resolved.extend(part.resolved)
             result.cursor[name] = part.cursor
         # Grouped by conversation (the sync stores one conversation per transaction), oldest first.
         result.items.sort(key=lambda i: (i.conversation_kind, i.conversation_external_id, i.created_at))

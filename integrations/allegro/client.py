@@ -37,6 +37,23 @@ REFRESH_MARGIN = timedelta(minutes=5)
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 
 
+class MalformedPayload(ValueError):
+    """A 2xx answer whose body is not JSON (issue #9). Sources catch it per item, keeping `body`."""
+
+    def __init__(self, path: str, status: int, body: str) -> None:
+        super().__init__(f"{path} -> {status}: the body is not JSON")
+        self.path = path
+        self.status = status
+        self.body = body
+
+
+def _json_body(path: str, response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except (ValueError, RecursionError):
+        raise MalformedPayload(path, response.status_code, response.text[:100_000]) from None
+
+
 def media_type_for(path: str) -> str:
     """All /sale/issues* resources are beta; the rest we use is public.v1 (allegro-api.md §2)."""
     return BETA if path.startswith("/sale/issues") else PUBLIC
@@ -249,7 +266,7 @@ class AllegroClient:
             if status < 300:
                 if status == 204 or not response.content:
                     return None
-                return response.json()
+                return _json_body(path, response)
             code, text = error_message(response)
             if status == 401 and not refreshed:
                 refreshed = True

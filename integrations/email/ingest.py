@@ -445,6 +445,7 @@ def _inbound_item(
                 content_type=att.content_type,
                 size=att.size,
                 content_id=att.content_id,
+                payload=att.payload,  # checked (refused or stored) by inbox.attachments
             )
             for att in parsed.attachments
         ),

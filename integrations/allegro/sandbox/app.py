@@ -10,6 +10,12 @@ fault injection, then per kind:
 * OAuth (`/auth/oauth/*`) and the HTML pages: their handlers in `auth.py`.
 * Control API (`/_sandbox/*`): no auth, not counted, never faulted; JSON in and out.
 
+Two kinds of fault are injected on purpose: `/_sandbox/faults` (a status, delay, dropped connection
+or a whole custom body) and `/_sandbox/malformed` (a malformed entry planted into an otherwise real
+2xx answer, e.g. a thread without an id or a message that is a string; issue #9). Both make answers
+that do NOT match Allegro's OpenAPI file: they carry the header `X-Sandbox-Fault` and are exempt
+from the contract validation (tests/integrations/allegro/test_sandbox_contract.py plants none).
+
 Handlers run while holding the state's lock, so each request sees and leaves a consistent state.
 Every response carries a `trace-id` header.
 """
@@ -549,6 +555,75 @@ def c_faults(ctx: Ctx) -> Reply:
     return Reply(201, {"fault": fault.as_dict()})
 
 
+MALFORMED_HEADER = "X-Sandbox-Fault"
+
+
+def c_malformed(ctx: Ctx) -> Reply:
+    """Plant a malformed payload into the real 2xx answer of one exact path (a deliberate fault).
+
+    POST {"path": "/messaging/threads/T/messages", "method": "GET",
+          "append": {"messages": [<anything>]},                 # added to a list of the answer
+          "set": {"messages": "oops"},                           # top-level keys replaced
+          "patch": {"key": "messages", "match": {"id": "M"}, "set": {"text": "…"}}}  # one entry changed
+    GET lists them; DELETE clears them (all, or `?path=` only) — "the payload is fixed".
+    """
+    state = ctx.state
+    if ctx.request.method == "GET":
+        return Reply(200, {"malformed": state.malformations})
+    if ctx.request.method == "DELETE":
+        path = ctx.request.args.get("path")
+        before = len(state.malformations)
+        state.malformations[:] = [m for m in state.malformations if path and m["path"] != path]
+        return Reply(200, {"cleared": before - len(state.malformations)})
+    body = ctx.control_json()
+    path = _str(body, "path", required=True) or ""
+    plant = {
+        "path": path.rstrip("/") or "/",
+        "method": (_str(body, "method") or "GET").upper(),
+        "append": body.get("append") or {},
+        "set": body.get("set") or {},
+        "patch": body.get("patch"),
+        "hits": 0,
+    }
+    if not isinstance(plant["append"], dict) or not isinstance(plant["set"], dict):
+        raise ControlError("append and set must be objects")
+    if any(not isinstance(v, list) for v in plant["append"].values()):
+        raise ControlError("append must map keys to lists")
+    patch = plant["patch"]
+    if patch is not None and not (
+        isinstance(patch, dict)
+        and isinstance(patch.get("match"), dict)
+        and isinstance(patch.get("set"), dict)
+    ):
+        raise ControlError("patch needs key, match and set")
+    if not (plant["append"] or plant["set"] or patch):
+        raise ControlError("a malformation needs append, set or patch")
+    state.malformations.append(plant)
+    return Reply(201, {"malformed": plant})
+
+
+def _apply_malformations(state: SandboxState, method: str, path: str, reply: Reply) -> None:
+    if not state.malformations or not 200 <= reply.status < 300 or not isinstance(reply.body, dict):
+        return
+    for plant in state.malformations:
+        if plant["method"] != method or plant["path"] != (path.rstrip("/") or "/"):
+            continue
+        plant["hits"] += 1
+        body = reply.body
+        for key, entries in plant["append"].items():
+            if isinstance(body.get(key), list):
+                body[key] = [*body[key], *entries]
+            else:
+                body[key] = list(entries)
+        body.update(plant["set"])
+        patch = plant["patch"]
+        if patch and isinstance(body.get(patch.get("key")), list):
+            for entry in body[patch["key"]]:
+                if isinstance(entry, dict) and all(entry.get(k) == v for k, v in patch["match"].items()):
+                    entry.update(patch["set"])
+        reply.headers[MALFORMED_HEADER] = "malformed-payload"
+
+
 def c_sent(ctx: Ctx) -> Reply:
     seller = ctx.request.args.get("seller")
     kind = ctx.request.args.get("kind")
@@ -886,6 +961,9 @@ ROUTES: tuple[Route, ...] = (
     _ctl("GET", "/_sandbox/faults", c_faults),
     _ctl("POST", "/_sandbox/faults", c_faults),
     _ctl("DELETE", "/_sandbox/faults", c_faults),
+    _ctl("GET", "/_sandbox/malformed", c_malformed),
+    _ctl("POST", "/_sandbox/malformed", c_malformed),
+    _ctl("DELETE", "/_sandbox/malformed", c_malformed),
     _ctl("GET", "/_sandbox/sent", c_sent),
     _ctl("GET", "/_sandbox/requests", c_requests),
     _ctl("POST", "/_sandbox/requests/reset", c_requests_reset),
@@ -1008,6 +1086,8 @@ class SandboxApp:
         try:
             with self.state.lock:
                 reply = self._api(ctx, route, params) if route.kind == "api" else route.handler(ctx, **params)
+                if route.kind == "api":
+                    _apply_malformations(self.state, request.method, path, reply)
         except OAuthError as exc:
             media = MEDIA_TYPES.get(route.served(request)[0])
             content_type = (

@@ -7,6 +7,7 @@ from a URL. Every method maps to one control endpoint and returns its JSON.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -169,6 +170,24 @@ class SandboxClient:
                 }
             ),
         )["fault"]
+
+    def plant_malformed(
+        self,
+        path: str,
+        *,
+        append: dict[str, list[Any]] | None = None,
+        set: dict[str, Any] | None = None,
+        patch: dict[str, Any] | None = None,
+        method: str = "GET",
+    ) -> dict[str, Any]:
+        """Plant a malformed payload into the real answer of `path` (a fault: off-spec on purpose)."""
+        body = self._clean({"path": path, "method": method, "append": append, "set": set, "patch": patch})
+        return self._call("POST", "/malformed", body)["malformed"]
+
+    def clear_malformed(self, path: str | None = None) -> int:
+        """The planted payload is fixed: answers of `path` (or all) are real again."""
+        query = f"?{urlencode({'path': path})}" if path else ""
+        return self._call("DELETE", f"/malformed{query}")["cleared"]
 
     def faults(self) -> list[dict[str, Any]]:
         return self._call("GET", "/faults")["faults"]

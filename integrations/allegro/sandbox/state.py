@@ -537,6 +537,8 @@ class SandboxState:
             self.auth_codes: dict[str, AuthCode] = {}
             self.faults: list[Fault] = []
             self._fault_seq = 0
+            # Planted malformed payloads (app.c_malformed): deliberately off-spec, marked as faults.
+            self.malformations: list[dict[str, Any]] = []
             self.sent: list[dict[str, Any]] = []
             self._rate_windows: dict[str, deque[float]] = {}
             self._blocked_until: dict[str, float] = {}

@@ -9,7 +9,13 @@ from typing import Any, Protocol
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from integrations.contracts import ConversationUpdate, InboundMessage, OutboundMessage, SendReceipt
+from integrations.contracts import (
+    ConversationUpdate,
+    FetchProblem,
+    InboundMessage,
+    OutboundMessage,
+    SendReceipt,
+)
 
 from ..client import AllegroClient
 
@@ -37,6 +43,24 @@ class SourceResult:
     items: list[InboundMessage] = field(default_factory=list)
     updates: list[ConversationUpdate] = field(default_factory=list)
     cursor: dict[str, Any] = field(default_factory=dict)
+    # Payloads that could not be used (issue #9) and items retried after a problem that now read cleanly.
+    problems: list[FetchProblem] = field(default_factory=list)
+    resolved: list[tuple[str, str]] = field(default_factory=list)
+
+
+# Problem codes (integrations.models.SyncProblem.Code values; sources stay free of the ORM).
+THREAD_UNREADABLE = "thread_unreadable"
+MESSAGES_UNREADABLE = "messages_unreadable"
+MESSAGE_UNREADABLE = "message_unreadable"
+ISSUE_UNREADABLE = "issue_unreadable"
+# Times a sync reads a failing thread or issue again before it records it and moves on.
+MAX_RETRIES = 3
+
+
+def kind_of(value: Any) -> str:
+    """The JSON type name of a parsed value, for problem notes ("a string", "null"…)."""
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 class Source(Protocol):

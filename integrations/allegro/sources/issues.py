@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from integrations.contracts import (
     ConversationUpdate,
+    FetchProblem,
     InboundAttachment,
     InboundMessage,
     OutboundMessage,
@@ -25,8 +26,18 @@ from integrations.contracts import (
     SendReceipt,
 )
 
-from ..client import AllegroClient
-from .common import SourceResult, iso, parse_time
+from ..client import AllegroClient, MalformedPayload
+from .common import (
+    ISSUE_UNREADABLE,
+    MAX_RETRIES,
+    MESSAGE_UNREADABLE,
+    MESSAGES_UNREADABLE,
+    SourceResult,
+    iso,
+    kind_of,
+    parse_time,
+)
+from .threads import payload_id
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +45,7 @@ PAGE = 100  # the API's maximum for /sale/issues and its chat
 OPEN_STATUSES = ("DISPUTE_ONGOING", "DISPUTE_UNRESOLVED", "CLAIM_SUBMITTED")
 IMPORT_DAYS = 60
 KIND = {"DISPUTE": "discussion", "CLAIM": "claim"}
+CHAT_ROLES = ("BUYER", "SELLER", "ADMIN", "SYSTEM", "FULFILLMENT")
 CHAT_CLOSED_REASON = "Allegro nie pozwala teraz pisać w tej sprawie (czat nieaktywny)."
 
 # ClaimStatusChangeRequest.status values (allegro-api.md §4).
@@ -49,9 +61,13 @@ CLAIM_REJECT = (
 )
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _signature(issue: dict[str, Any]) -> list[Any]:
-    chat = issue.get("chat") or {}
-    last = chat.get("lastMessage") or {}
+    chat = _obj(issue.get("chat"))
+    last = _obj(chat.get("lastMessage"))
     return [chat.get("messagesCount"), last.get("createdAt"), last.get("status")]
 
 
@@ -61,12 +77,12 @@ def issue_update(issue: dict[str, Any]) -> ConversationUpdate | None:
     if not isinstance(issue_id, str) or kind is None:
         logger.warning("allegro issue without id or with unknown type skipped: %r", issue.get("type"))
         return None
-    state = issue.get("currentState") or {}
-    buyer = issue.get("buyer") or {}
-    checkout = issue.get("checkoutForm") or {}
-    offer = issue.get("offer") or {}
+    state = _obj(issue.get("currentState"))
+    buyer = _obj(issue.get("buyer"))
+    checkout = _obj(issue.get("checkoutForm"))
+    offer = _obj(issue.get("offer"))
     chat_active = state.get("chatActive")
-    reason = issue.get("reason") or {}
+    reason = _obj(issue.get("reason"))
     subject = issue.get("subject") or reason.get("description") or ""
     if kind == "claim" and issue.get("referenceNumber"):
         subject = f"Reklamacja {issue['referenceNumber']}" + (f": {subject}" if subject else "")
@@ -96,7 +112,7 @@ def issue_update(issue: dict[str, Any]) -> ConversationUpdate | None:
             "statusDueDate": state.get("statusDueDate"),
             "returnRequired": state.get("returnRequired"),
             "chatActive": chat_active,
-            "lastMessageStatus": ((issue.get("chat") or {}).get("lastMessage") or {}).get("status"),
+            "lastMessageStatus": _obj(_obj(issue.get("chat")).get("lastMessage")).get("status"),
         },
     }
     return ConversationUpdate(
@@ -123,7 +139,9 @@ def chat_to_inbound(
     if created is None:
         problems.append(f"createdAt missing or invalid: {raw.get('createdAt')!r}")
         created = timezone.now()
-    author = raw.get("author") or {}
+    author = raw.get("author") if isinstance(raw.get("author"), dict) else {}
+    if not author:
+        problems.append("author missing or invalid")
     role = str(author.get("role") or "")
     if role == "BUYER":
         direction, author_type, classification = "in", "buyer", "human"
@@ -131,11 +149,17 @@ def chat_to_inbound(
         direction, author_type, classification = "out", "agent", "human"
     else:  # ADMIN (Allegro advisor), SYSTEM, FULFILLMENT: shown, but never start a clock (rules.md §2.1)
         direction, author_type, classification = "in", "marketplace", "system"
+        if role and role not in CHAT_ROLES:
+            problems.append(f"unknown author role {role[:50]!r}, shown as a message from Allegro")
     attachments = tuple(
         InboundAttachment(filename=str(a.get("fileName")), url=str(a.get("url") or ""))
-        for a in raw.get("attachments") or []
+        for a in (raw.get("attachments") if isinstance(raw.get("attachments"), list) else [])
         if isinstance(a, dict) and a.get("fileName")
     )
+    text = raw.get("text")
+    if not isinstance(text, str):
+        problems.append("text missing")
+        text = ""
     return InboundMessage(
         external_id=msg_id,
         conversation_external_id=issue_id,
@@ -145,7 +169,7 @@ def chat_to_inbound(
         author_name=str(author.get("login") or role.title()),
         classification=classification,
         created_at=created,
-        text=str(raw.get("text") or ""),
+        text=text,
         buyer_login=buyer_login,
         attachments=attachments,
         raw=raw,
@@ -159,14 +183,28 @@ class SaleIssues:
     def __init__(self, client: AllegroClient) -> None:
         self.client = client
 
-    def _list(self, *, statuses: tuple[str, ...] = (), opened_after=None) -> list[dict[str, Any]]:
+    def _list(
+        self, *, statuses: tuple[str, ...] = (), opened_after=None, problems: list[FetchProblem] | None = None
+    ) -> list[dict[str, Any]]:
+        """Issues, newest first; an entry that is not an object goes to `problems`. A page that is
+        not a list of issues fails the whole source (the adapter keeps its cursor)."""
         issues: list[dict[str, Any]] = []
         offset = 0
         while True:
             params: list[tuple[str, Any]] = [("limit", PAGE), ("offset", offset)]
             params += [("status", s) for s in statuses]
-            page = self.client.request("GET", "/sale/issues", params=params).get("issues") or []
+            body = self.client.request("GET", "/sale/issues", params=params)
+            page = body.get("issues") if isinstance(body, dict) else None
+            if not isinstance(page, list):
+                raise MalformedPayload("/sale/issues", 200, repr(body)[:100_000])
             for issue in page:
+                if not isinstance(issue, dict):
+                    if problems is not None:
+                        detail = f"an issue entry is {kind_of(issue)}, not an object"
+                        problems.append(
+                            FetchProblem("issue", payload_id(issue), ISSUE_UNREADABLE, detail, issue)
+                        )
+                    continue
                 opened = parse_time(issue.get("openedDate"))
                 if opened_after and opened and opened < opened_after:
                     return issues  # ordered by openedDate desc
@@ -176,45 +214,125 @@ class SaleIssues:
             offset += PAGE
 
     def _chat(self, issue_id: str) -> list[dict[str, Any]]:
+        return self._chat_checked(issue_id, [])
+
+    def _chat_checked(self, issue_id: str, problems: list[tuple[str, str, Any]]) -> list[dict[str, Any]]:
         chat: list[dict[str, Any]] = []
         offset = 0
         while True:
-            page = (
-                self.client.get(f"/sale/issues/{issue_id}/chat", limit=PAGE, offset=offset).get("chat") or []
-            )
-            chat.extend(page)
+            try:
+                body = self.client.get(f"/sale/issues/{issue_id}/chat", limit=PAGE, offset=offset)
+            except MalformedPayload as exc:
+                problems.append((MESSAGES_UNREADABLE, "the chat is not JSON", {"body": exc.body}))
+                return chat
+            page = body.get("chat") if isinstance(body, dict) else None
+            if not isinstance(page, list):
+                problems.append((MESSAGES_UNREADABLE, f"the chat is missing (chat is {kind_of(page)})", body))
+                return chat
+            for entry in page:
+                if isinstance(entry, dict):
+                    chat.append(entry)
+                else:
+                    problems.append(
+                        (MESSAGE_UNREADABLE, f"a chat entry is {kind_of(entry)}, not an object", entry)
+                    )
             if len(page) < PAGE:
                 return chat
             offset += PAGE
 
+    def _issue_items(
+        self, update: ConversationUpdate, problems: list[tuple[str, str, Any]]
+    ) -> list[InboundMessage]:
+        items = []
+        for raw in self._chat_checked(update.external_id, problems):
+            try:
+                item = chat_to_inbound(
+                    raw, issue_id=update.external_id, kind=update.kind, buyer_login=update.buyer_login
+                )
+            except Exception as exc:  # a parser bug must not stop the sync (fuzzed: never expected)
+                logger.exception("allegro chat message of issue %s could not be mapped", update.external_id)
+                problems.append(
+                    (MESSAGE_UNREADABLE, f"the message could not be mapped ({exc.__class__.__name__})", raw)
+                )
+                continue
+            if item is None:
+                if raw.get("id") != "TODO":  # legacy items without an id are skipped (issue #12486)
+                    detail = f"a chat message has no id (id is {kind_of(raw.get('id'))})"
+                    problems.append((MESSAGE_UNREADABLE, detail, raw))
+                continue
+            items.append(item)
+        return items
+
     def fetch(self, cursor: dict[str, Any]) -> SourceResult:
+        """Issues and their changed chats. An issue whose chat could not all be read is read again by
+        the next sync (it stays in `seen` with a signature that cannot match, and in cursor["retry"]),
+        at most MAX_RETRIES times; then its problems stay recorded and it is treated as read."""
         seen: dict[str, list[Any]] = dict(cursor.get("seen") or {})
+        retries = cursor.get("retry") if isinstance(cursor.get("retry"), dict) else {}
+        result = SourceResult()
         if not cursor.get("imported"):
-            issues = self._list(opened_after=timezone.now() - timedelta(days=IMPORT_DAYS))
+            issues = self._list(
+                opened_after=timezone.now() - timedelta(days=IMPORT_DAYS), problems=result.problems
+            )
         else:
-            issues = self._list(statuses=OPEN_STATUSES)
+            issues = self._list(statuses=OPEN_STATUSES, problems=result.problems)
         listed = {i.get("id") for i in issues}
         for issue_id in [i for i in seen if i not in listed]:
             # Left the open list: read its final state once (closed, accepted, rejected…).
-            issues.append(self.client.get(f"/sale/issues/{issue_id}"))
-        result = SourceResult()
+            try:
+                issues.append(self.client.get(f"/sale/issues/{issue_id}"))
+            except MalformedPayload as exc:
+                detail = "the issue is not JSON"
+                result.problems.append(
+                    FetchProblem("issue", issue_id, ISSUE_UNREADABLE, detail, {"body": exc.body})
+                )
         new_seen: dict[str, list[Any]] = {}
+        retry_next: dict[str, Any] = {}
         for issue in issues:
-            update = issue_update(issue)
+            if not isinstance(issue, dict):
+                detail = f"the issue is {kind_of(issue)}, not an object"
+                result.problems.append(
+                    FetchProblem("issue", payload_id(issue), ISSUE_UNREADABLE, detail, issue)
+                )
+                continue
+            try:
+                update = issue_update(issue)
+            except Exception as exc:  # a mapping bug must not stop the other issues
+                logger.exception("allegro issue could not be mapped")
+                update, detail = None, f"the issue could not be mapped ({exc.__class__.__name__})"
+            else:
+                detail = f"the issue has no id or an unknown type ({str(issue.get('type'))[:50]!r})"
             if update is None:
+                result.problems.append(
+                    FetchProblem("issue", payload_id(issue), ISSUE_UNREADABLE, detail, issue)
+                )
                 continue
             result.updates.append(update)
             signature = _signature(issue)
-            if seen.get(update.external_id) != signature:
-                for raw in self._chat(update.external_id):
-                    item = chat_to_inbound(
-                        raw, issue_id=update.external_id, kind=update.kind, buyer_login=update.buyer_login
-                    )
-                    if item is not None:
-                        result.items.append(item)
-            if update.marketplace_state in OPEN_STATUSES:
+            entry = (
+                retries.get(update.external_id) if isinstance(retries.get(update.external_id), dict) else None
+            )
+            retrying = False
+            if seen.get(update.external_id) != signature or entry is not None:
+                problems: list[tuple[str, str, Any]] = []
+                result.items.extend(self._issue_items(update, problems))
+                if problems:
+                    attempts = int((entry or {}).get("attempts") or 0) + 1
+                    retrying = attempts < MAX_RETRIES
+                    for code, text, raw in problems:
+                        result.problems.append(
+                            FetchProblem("issue", update.external_id, code, text, raw, retrying)
+                        )
+                    if retrying:
+                        retry_next[update.external_id] = {"attempts": attempts}
+                        new_seen[update.external_id] = ["retry", attempts]  # never a real signature
+                elif entry is not None:
+                    result.resolved.append(("issue", update.external_id))
+            if not retrying and update.marketplace_state in OPEN_STATUSES:
                 new_seen[update.external_id] = signature
         result.cursor = {"imported": True, "seen": new_seen, "synced_at": iso(timezone.now())}
+        if retry_next:
+            result.cursor["retry"] = retry_next
         return result
 
     # --- outbound --------------------------------------------------------------------------
