@@ -187,6 +187,22 @@ class Conversation(models.Model):
             ),
             # "All" list ordered by most recent activity.
             models.Index(fields=["organization", "-last_message_at"], name="conv_org_recent_idx"),
+            # The open conversations only (most are closed once answered): the "mine" and "unassigned"
+            # lists (WHERE organization_id=? AND assignee_id=? | IS NULL AND NOT status='closed' ORDER BY
+            # last_message_at DESC) and the filters' counts, index-only (conversation_counts).
+            models.Index(
+                fields=["organization", "assignee", "-last_message_at", "awaiting_reply_since"],
+                condition=~Q(status="closed"),
+                name="conv_org_open_idx",
+            ),
+            # The waiting conversations (the "awaiting" filter) by primary key: the awaiting list and
+            # its "due soon" count check each open clock's conversation with an index-only probe here
+            # rather than a read of the conversation's row (sla_open_marketplace_count).
+            models.Index(
+                fields=["id", "organization"],
+                condition=Q(awaiting_reply_since__isnull=False) & ~Q(status="closed"),
+                name="conv_waiting_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -219,7 +235,10 @@ class Message(models.Model):
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
     account = models.ForeignKey(ChannelAccount, on_delete=models.PROTECT, related_name="+")
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    # Indexed by msg_conv_time_idx (conversation first), which also serves the thread's order.
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     direction = models.CharField(max_length=3, choices=Direction.choices)
     author_type = models.CharField(max_length=12, choices=AuthorType.choices)
     author_user = models.ForeignKey(
@@ -264,6 +283,9 @@ class Message(models.Model):
         indexes = [
             # Conversation view: WHERE conversation_id=? ORDER BY source_created_at, id.
             models.Index(fields=["conversation", "source_created_at", "id"], name="msg_conv_time_idx"),
+            # Search (inbox/search.py): an organization's newest messages first, so a common word
+            # stops after a page of hits. The text indexes are PostgreSQL-only (migration 0004).
+            models.Index(fields=["organization", "-source_created_at"], name="msg_org_time_idx"),
             # Outbox sweep: WHERE delivery_status IN ('pending','sending') (small set).
             models.Index(
                 fields=["delivery_status", "next_attempt_at"],
@@ -295,6 +317,9 @@ class Attachment(models.Model):
     external_url = models.URLField(max_length=1000, blank=True, default="")
     external_id = models.CharField(max_length=300, blank=True, default="")
     content_id = models.CharField(max_length=300, blank=True, default="")
+    # Why an incoming file was not stored (inbox/attachments.py: a program, a zip bomb, …); the row
+    # stays so agents see that something came, and the raw mail keeps the bytes.
+    refused = models.CharField(max_length=300, blank=True, default="")
 
     def __str__(self) -> str:
         return self.filename

@@ -19,6 +19,7 @@ from django.utils import timezone
 from integrations.contracts import ConversationUpdate, InboundMessage
 from sla.rules import is_clock_start, is_human_reply
 
+from .attachments import inbound_attachments
 from .models import (
     Attachment,
     ChannelAccount,
@@ -471,21 +472,8 @@ def _message_store(account: ChannelAccount, conversation: Conversation, item: In
         problems=list(item.problems),
     )
     if item.attachments:
-        Attachment.objects.bulk_create(
-            [
-                Attachment(
-                    organization_id=account.organization_id,
-                    message=message,
-                    filename=att.filename[:255],
-                    content_type=att.content_type[:200],
-                    size=att.size,
-                    external_url=att.url[:1000],
-                    external_id=att.external_id[:300],
-                    content_id=att.content_id[:300],
-                )
-                for att in item.attachments
-            ]
-        )
+        # Checked and stored (or kept as a refused record) by inbox.attachments (issue #9).
+        Attachment.objects.bulk_create(inbound_attachments(message, item.attachments))
     return message
 
 
