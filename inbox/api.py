@@ -34,7 +34,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import selectors, services
+from . import search, selectors, services
 from .authentication import ApiToken, TokenScopePermission
 from .forms import MAX_REPLY_LENGTH
 from .models import Contact, Conversation, Membership, Message
@@ -311,7 +311,22 @@ class ContactOutput(serializers.ModelSerializer):
         fields = ["id", "display_name", "created_at", "identities"]
 
 
-ConversationPage = _page_serializer("ConversationPage", ConversationOutput)
+class ConversationListOutput(ConversationOutput):
+    risk_points = serializers.SerializerMethodField(
+        help_text=(
+            "With `sort=risk`: points of the customer-service quality area that answering now saves at the "
+            "next daily cut-off (0 when overdue or due later); otherwise null."
+        )
+    )
+
+    class Meta(ConversationOutput.Meta):
+        fields = [*ConversationOutput.Meta.fields, "risk_points"]
+
+    def get_risk_points(self, conversation: Conversation) -> float | None:
+        return getattr(conversation, "risk_points", None)
+
+
+ConversationPage = _page_serializer("ConversationPage", ConversationListOutput)
 MessagePage = _page_serializer("MessagePage", MessageOutput)
 ContactPage = _page_serializer("ContactPage", ContactOutput)
 
@@ -398,11 +413,52 @@ class ConversationListApi(MemberApi):
             max_value=720,
             help_text="Marketplace deadline within N hours (overdue included).",
         )
+        sort = serializers.ChoiceField(
+            choices=selectors.SORTS,
+            required=False,
+            default="due",
+            help_text=(
+                "Waiting lists (`filter=awaiting` or `due_within`): `due` = marketplace deadline, soonest "
+                "first; `risk` = quality-score points saved by answering now (`risk_points`), most first, "
+                "then deadline."
+            ),
+        )
+
+        q = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            max_length=search.MAX_QUERY_LENGTH,
+            help_text=(
+                "Search: words of the messages (accent- and case-insensitive, each word also as the start "
+                "of a longer one: `zwrot` finds `zwrotu`), parts of order numbers, buyer logins, names "
+                "and e-mail addresses, and the subject; typos in buyer and order fields when nothing else "
+                "matches. With `q` the results are ranked (buyer / order match, the words as a phrase, all "
+                "the words, part of a word; newest first within each) instead of sorted, at most "
+                f"{search.MAX_RESULTS}; the other parameters still filter. Blank: no search."
+            ),
+        )
 
         def validate_due_within(self, value: float) -> float:
             if not math.isfinite(value):
                 raise serializers.ValidationError("A finite number is required.")
             return value
+
+        def validate_q(self, value: str) -> str:
+            error = search.search_query_parse(value).error if value.strip() else ""
+            if error:
+                raise serializers.ValidationError(error)
+            return value
+
+        def validate(self, attrs: dict) -> dict:
+            if (
+                attrs.get("sort") == "risk"
+                and attrs.get("filter") != "awaiting"
+                and "due_within" not in attrs
+            ):
+                raise serializers.ValidationError(
+                    {"sort": ["`risk` sorts waiting lists only: use filter=awaiting or due_within."]}
+                )
+            return attrs
 
     @extend_schema(
         tags=["conversations"],
@@ -416,6 +472,8 @@ class ConversationListApi(MemberApi):
     )
     def get(self, request):
         q = self.query(self.Query)
+        if q.get("q", "").strip():
+            return self._search(request, q)
         due_within = q.get("due_within")
         # limit=None: the selector's filtered, ordered queryset without its slice (the page is cut here).
         qs = selectors.conversation_list(
@@ -425,8 +483,12 @@ class ConversationListApi(MemberApi):
             kind=q.get("kind", ""),
             due_within=due_within,
             limit=None,
+            sort=q["sort"],
         )
-        if q["filter"] == "awaiting" or due_within is not None:
+        if q["sort"] == "risk":
+            qs = qs.annotate(sort_key=F("sla_clocks__due_at"))
+            rows, cursor = _risk_page(qs, cursor=q.get("cursor"), limit=q["limit"])
+        elif q["filter"] == "awaiting" or due_within is not None:
             # Same join as the selector's ORDER BY sla_clocks.due_at (annotations reuse joins).
             qs = qs.annotate(sort_key=F("sla_clocks__due_at"))
             rows, cursor = keyset_page(
@@ -436,7 +498,62 @@ class ConversationListApi(MemberApi):
             rows, cursor = keyset_page(
                 qs, tag="recent", key="last_message_at", desc=True, cursor=q.get("cursor"), limit=q["limit"]
             )
-        return Response({"results": ConversationOutput(rows, many=True).data, "next_cursor": cursor})
+        return Response({"results": ConversationListOutput(rows, many=True).data, "next_cursor": cursor})
+
+    def _search(self, request, q: dict) -> Response:
+        """`?q=`: the inbox's search, ranked; pages by position in the ranking (the cursor holds the
+        offset of the next page, so a new match can shift the pages that follow)."""
+        offset = _cursor_decode(q["cursor"], "search", datetime_key=False)[1] if q.get("cursor") else 0
+        rows = selectors.conversation_search(
+            organization=self.organization,
+            user=request.user,
+            q=q["q"],
+            filter_name=q["filter"],
+            kind=q.get("kind", ""),
+            due_within=q.get("due_within"),
+            limit=q["limit"] + 1,
+            offset=offset,
+        )
+        cursor = None
+        if len(rows) > q["limit"]:
+            rows = rows[: q["limit"]]
+            cursor = _cursor_encode("search", None, offset + q["limit"])
+        return Response({"results": ConversationListOutput(rows, many=True).data, "next_cursor": cursor})
+
+
+def _risk_page(qs: QuerySet, *, cursor: str | None, limit: int) -> tuple[list, str | None]:
+    """Keyset page of ORDER BY risk_points DESC, due ASC, id ASC (the cursor holds all three). The
+    points are recomputed at each request, so a boundary can move as waits grow and clocks close."""
+    invalid = exceptions.ValidationError({"cursor": ["Invalid cursor."]}, code="invalid")
+    if cursor:
+        try:
+            tag, (points, due), pk = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+            due = datetime.fromisoformat(due)
+        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+            raise invalid from exc
+        if (
+            tag != "risk"
+            or not isinstance(points, int | float)
+            or isinstance(points, bool)
+            or not math.isfinite(points)
+            or abs(points) > 1e6
+            or not isinstance(pk, int)
+            or isinstance(pk, bool)
+            or not 0 < pk < 2**63
+            or due.tzinfo is None
+        ):
+            raise invalid
+        qs = qs.filter(
+            Q(risk_points__lt=points)
+            | Q(risk_points=points, sort_key__gt=due)
+            | Q(risk_points=points, sort_key=due, pk__gt=pk)
+        )
+    rows = list(qs[: limit + 1])
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1]
+    return rows, _cursor_encode("risk", [last.risk_points, last.sort_key.isoformat()], last.pk)
 
 
 class ConversationDetailApi(MemberApi):

@@ -20,7 +20,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from . import cases, selectors, services
+from . import cases, search, selectors, services
 from .forms import AssignForm, ReplyForm
 from .models import Conversation, Message
 
@@ -58,7 +58,8 @@ def lead_required(view):
 
 
 def _list_params(request: HttpRequest) -> dict:
-    filter_name = request.GET.get("filter", "awaiting")
+    # A search (?q=) looks through every conversation unless a filter is chosen as well.
+    filter_name = request.GET.get("filter", "all" if request.GET.get("q", "").strip() else "awaiting")
     if filter_name not in selectors.FILTERS:
         filter_name = "awaiting"
     kind = request.GET.get("kind", "")
@@ -75,10 +76,31 @@ def _list_params(request: HttpRequest) -> dict:
     state = request.GET.get("state", "")
     if state not in cases.STATE_GROUPS:
         state = ""
-    return {"filter_name": filter_name, "kind": kind, "due_within": due_within, "state": state}
+    # Waiting lists: by deadline (default) or by the quality-score points at risk.
+    sort = request.GET.get("sort", "due")
+    if sort not in selectors.SORTS:
+        sort = "due"
+    return {"filter_name": filter_name, "kind": kind, "due_within": due_within, "state": state, "sort": sort}
 
 
 DUE_WITHIN_CHOICES = (1, 4, 24)
+
+
+def _list_rows(request: HttpRequest, params: dict):
+    """The list's rows: the filtered inbox, or the search results (best first) for `?q=`."""
+    org = request.membership.organization
+    q = request.GET.get("q", "")
+    if not q.strip():
+        return selectors.conversation_list(organization=org, user=request.user, **params)
+    return selectors.conversation_search(
+        organization=org,
+        user=request.user,
+        q=q,
+        filter_name=params["filter_name"],
+        kind=params["kind"],
+        due_within=params["due_within"],
+        state=params["state"],
+    )
 
 
 def _list_context(request: HttpRequest, params: dict) -> dict:
@@ -86,8 +108,9 @@ def _list_context(request: HttpRequest, params: dict) -> dict:
 
     org = request.membership.organization
     due_within = params["due_within"]
+    search_query = search.search_query_parse(request.GET.get("q", ""))
     return {
-        "conversations": selectors.conversation_list(organization=org, user=request.user, **params),
+        "conversations": _list_rows(request, params),
         "counts": selectors.conversation_counts(organization=org, user=request.user),
         "alerts_unread": sla_selectors.sla_alert_unread_count(user=request.user, organization=org),
         "filter_name": params["filter_name"],
@@ -103,6 +126,9 @@ def _list_context(request: HttpRequest, params: dict) -> dict:
             ("closed", _("Closed")),
         ],
         "state": params["state"],
+        "sort": params["sort"],
+        "sortable": params["filter_name"] == "awaiting" or due_within is not None,
+        "sorts": [("due", _("Deadline")), ("risk", _("Score at risk"))],
         "kinds": [("", _("All types"))] + [(k.value, k.label) for k in Conversation.Kind],
         "states": [
             ("", _("Any state")),
@@ -111,6 +137,10 @@ def _list_context(request: HttpRequest, params: dict) -> dict:
             ("closed", _("Closed")),
         ],
         "query_string": request.GET.urlencode(),
+        # Search: the query as typed, and why it was not searched (too long, no word), if so.
+        "q": search_query.raw,
+        "search_error": search_query.error,
+        "search_max_length": search.MAX_QUERY_LENGTH,
     }
 
 
@@ -311,7 +341,14 @@ def message_retry(request: HttpRequest, pk: int, message_pk: int) -> HttpRespons
 @require_GET
 @member_required
 def account_list(request: HttpRequest) -> HttpResponse:
-    accounts = selectors.channel_account_list(organization=request.membership.organization)
+    organization = request.membership.organization
+    accounts = list(selectors.channel_account_list(organization=organization))
+    # Payloads a sync could not use (issue #9), by name: inbox does not import integrations.
+    problems = import_string("integrations.sync_problems.sync_problem_list")(
+        organization=organization, account_ids=[a.pk for a in accounts]
+    )
+    for account in accounts:
+        account.sync_health = problems.get(account.pk, {"count": 0, "recent": []})
     if request.htmx and request.htmx.target == "account-list":
         return render(request, "inbox/accounts.html#account-list", {"accounts": accounts})
     return render(request, "inbox/accounts.html", {"accounts": accounts})
