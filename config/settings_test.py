@@ -14,3 +14,5 @@ DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "te
 LANGUAGE_CODE = "pl"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ALLEGRO_REQUESTS_PER_MINUTE = 100000
+# The boards compute on every request in tests (tests/sla/test_quality_board.py checks the cache).
+SLA_BOARD_CACHE_SECONDS = 0

@@ -2,7 +2,7 @@ from django.urls import path
 
 from sla import views as sla_views
 
-from . import api_token_views, views
+from . import api_token_views, attachment_views, views
 
 app_name = "inbox"
 
@@ -19,6 +19,7 @@ urlpatterns = [
     path(
         "c/<int:pk>/no-reply-needed/", views.conversation_no_reply_needed, name="conversation-no-reply-needed"
     ),
+    path("attachments/<int:pk>/", attachment_views.attachment_download, name="attachment-download"),
     path("accounts/", views.account_list, name="account-list"),
     path("accounts/<int:pk>/sync/", views.account_sync_now, name="account-sync"),
     # API tokens (issue #8, inbox/api_token_views.py).
@@ -32,7 +33,15 @@ urlpatterns = [
     path("sla/alerts/read/", sla_views.alerts_read, name="sla-alerts-read"),
     path("sla/alerts/<int:pk>/read/", sla_views.alert_read, name="sla-alert-read"),
     path("sla/metrics/", sla_views.metrics_board, name="sla-metrics"),
+    path(
+        "sla/metrics/team/<str:figure>/<str:dimension>/<str:key>/",
+        sla_views.metrics_team,
+        name="sla-metrics-team",
+    ),
     path("sla/quality/", sla_views.quality_board, name="sla-quality"),
     path("sla/quality/import/", sla_views.quality_import_now, name="sla-quality-import"),
     path("sla/quality/config/", sla_views.quality_config, name="sla-quality-config"),
+    path("sla/quality/lost/<str:dimension>/<str:key>/", sla_views.quality_lost, name="sla-quality-lost"),
+    path("sla/summary/", sla_views.summary_settings, name="sla-summary"),
+    path("sla/summary/print/", sla_views.summary_print, name="sla-summary-print"),
 ]

@@ -3,6 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from .calculations import CalendarError, business_hours_calendar
@@ -144,3 +145,19 @@ class QualityConfigForm(forms.Form):
             "orders_30d": data.get("orders_30d"),
             "company_account": {"yes": True, "no": False}.get(data.get("company_account") or ""),
         }
+
+
+class DailySummaryForm(forms.Form):
+    enabled = forms.BooleanField(label=_("Send the daily summary"), required=False)
+    hour = forms.TypedChoiceField(
+        label=_("Hour (Europe/Warsaw)"),
+        choices=[(h, f"{h:02d}:00") for h in range(24)],
+        coerce=int,
+        initial=7,
+    )
+    roles = forms.MultipleChoiceField(
+        label=_("Recipients"),
+        choices=[("owner", _("Owners")), ("lead", _("Team leads"))],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES, initial="pl")

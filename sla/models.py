@@ -413,3 +413,44 @@ class QualityConfig(models.Model):
 
     def __str__(self) -> str:
         return f"quality scheme of {self.organization_id}"
+
+
+class DailySummaryConfig(models.Model):
+    """An organization's daily e-mail summary for leads (issue #6): on/off, the local hour, who gets it."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="daily_summary_config"
+    )
+    enabled = models.BooleanField(default=False)
+    # The Europe/Warsaw hour (0–23) from which the day's summary (of the day before) is sent.
+    hour = models.PositiveSmallIntegerField(default=7)
+    # Membership roles that receive it (members with an e-mail address).
+    roles = models.JSONField(default=list, blank=True)
+    # The language of the e-mail (there is no per-user language preference yet); Polish by default.
+    language = models.CharField(max_length=8, default="pl")
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"daily summary of {self.organization_id} at {self.hour}:00"
+
+
+class DailySummarySent(models.Model):
+    """One row per organization and local day once its summary is claimed for sending: the unique
+    constraint is what keeps two beats, or a retry, from sending it twice (`sla.summary`)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()  # the local day the summary was sent on (it reports the day before)
+    claimed_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "day"], name="dailysummarysent_unique_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"summary of {self.organization_id} on {self.day}"

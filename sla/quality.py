@@ -432,3 +432,62 @@ def official_compared(score: float, metrics: list[dict], area_codes: list[str]) 
     if matched:
         return _r(sum(m["score"] for m in matched)), "area"
     return _r(score), "total"
+
+
+# --- points at risk per open conversation (the inbox's "score at risk" sort) ------------------------
+
+
+@dataclass(frozen=True)
+class AnswerGain:
+    """What answering one more item of `kind` now saves, as a function of its wait `w` (seconds):
+
+        points(w) = constant + round(max_points × linear((seconds + w) / (replied + 1)), 1)
+
+    `constant` holds the on-time metric's change and minus the average metric's points at the
+    cut-off; the second term is the average metric's points once this reply (taking `w`) is in.
+    Equal to `forecast`'s saving of an item due before the cut-off (same rounding of each metric),
+    and simple enough to be evaluated by the database for a whole queue (`sla.quality_selectors`).
+    """
+
+    kind: str
+    constant: float
+    max_points: float = 0.0
+    full_hours: float = 0.0
+    zero_hours: float = 0.0
+    seconds: float = 0.0  # sum of reply seconds at the cut-off
+    replied: int = 0  # replies at the cut-off
+
+    def points(self, waited_seconds: float) -> float:
+        avg = (self.seconds + max(0.0, waited_seconds)) / (self.replied + 1)
+        share = _linear(avg / 3600, self.full_hours, self.zero_hours)
+        return _r(self.constant + _r(self.max_points * share))
+
+
+def answer_gain(at_cutoff: AreaInputs, kind: str, scheme: dict | None = None) -> AnswerGain:
+    """The saving of answering now one of the items of `kind` that would otherwise breach before the
+    cut-off; `at_cutoff` are the window's figures at the cut-off (every such item counted late)."""
+    scheme = scheme or DEFAULT_SCHEME
+    before = score_area(at_cutoff, scheme)
+    # The on-time metric with one late item turned on time (reply time does not matter for it).
+    after = score_area(
+        replace(at_cutoff, **{f"{kind}_on_time": getattr(at_cutoff, f"{kind}_on_time") + 1}), scheme
+    )
+    on_time_code, avg_code = f"{kind}_on_time", f"{kind}_avg_time"
+    a, b = after.metric(on_time_code), before.metric(on_time_code)
+    constant = (a.points if a else 0.0) - (b.points if b else 0.0)
+    rule = next((m for m in scheme["metrics"] if m["code"] == avg_code), None)
+    avg_before = before.metric(avg_code)
+    # The discussion metrics give 0 while there are no discussions; an item of that kind being due
+    # already makes it "has discussions", so the average rule applies whenever a rule exists.
+    if rule is None or not rule.get("max_points"):
+        return AnswerGain(kind=kind, constant=_r(constant))
+    constant -= avg_before.points if avg_before else 0.0
+    return AnswerGain(
+        kind=kind,
+        constant=_r(constant),
+        max_points=float(rule["max_points"]),
+        full_hours=float(rule["full_hours"]),
+        zero_hours=float(rule["zero_hours"]),
+        seconds=float(getattr(at_cutoff, f"{kind}_reply_seconds")),
+        replied=int(getattr(at_cutoff, f"{kind}_replied")),
+    )

@@ -11,8 +11,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, Func, Q, Sum, Value, When
+from django.db.models.functions import Cast, ExtractHour, Greatest, Least, Round, TruncDate
+from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -20,7 +21,7 @@ from django.utils.translation import ngettext
 from inbox.models import ChannelAccount, Conversation, Organization
 
 from . import quality
-from .models import OPEN_Q, QualityConfig, QualitySnapshot, SlaClock, SlaDailyRollup
+from .models import OPEN_Q, QualityConfig, QualitySnapshot, ResponseRecord, SlaClock, SlaDailyRollup
 from .policy import MARKETPLACE
 from .selectors import LOCAL_TZ
 
@@ -357,3 +358,378 @@ def forecast_sentence(fc: quality.Forecast, *, threshold: float = 0.95) -> str:
             "b": f"{fc.at_cutoff.score:g}",
         }
     return text + "."
+
+
+# --- points at risk per open conversation (the inbox's "score at risk" sort) ----------------------
+
+
+class EpochSeconds(Func):
+    """Seconds since the Unix epoch of a datetime column, as a float (PostgreSQL and SQLite)."""
+
+    output_field = FloatField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::double precision", **extra
+        )
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler, connection, template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)", **extra
+        )
+
+
+@dataclass(frozen=True)
+class RiskTerms:
+    """Per Allegro account and area kind, what answering one of its items now saves (quality.AnswerGain)
+    — for open marketplace clocks due between `now` and the daily `cutoff`; 0 for every other one
+    (overdue ones are late whatever happens, later ones do not breach before the cut-off)."""
+
+    now: datetime
+    cutoff: datetime
+    gains: dict[tuple[int, str], quality.AnswerGain]
+
+    def points(self, *, account_id: int, conversation_kind: str, clock: SlaClock | None) -> float:
+        """The same figure as `expression()`, in Python (for one row)."""
+        kind = _area_kind(conversation_kind)
+        gain = self.gains.get((account_id, kind))
+        if gain is None or clock is None or not (self.now < clock.due_at <= self.cutoff):
+            return 0.0
+        return gain.points((self.now - clock.started_at).total_seconds())
+
+    def expression(self, clock: str = "sla_clocks__", conversation: str = ""):
+        """A CASE over the rows' account, conversation kind and open marketplace clock (reached through
+        `clock`, a lookup prefix) giving the points at risk; evaluated by the database for a whole
+        queue, so the inbox can sort by it."""
+        whens = []
+        in_range = Q(**{f"{clock}due_at__gt": self.now, f"{clock}due_at__lte": self.cutoff})
+        waited = Greatest(
+            Value(self.now.timestamp(), output_field=FloatField()) - EpochSeconds(F(f"{clock}started_at")),
+            Value(0.0, output_field=FloatField()),
+        )
+        for (account_id, kind), gain in sorted(self.gains.items()):
+            kinds = MESSAGE_KINDS if kind == "messages" else DISCUSSION_KINDS
+            condition = in_range & Q(
+                **{f"{conversation}account_id": account_id, f"{conversation}kind__in": kinds}
+            )
+            whens.append(When(condition, then=_gain_expression(gain, waited)))
+        if not whens:
+            return Value(0.0, output_field=FloatField())
+        return Case(*whens, default=Value(0.0, output_field=FloatField()), output_field=FloatField())
+
+
+def _gain_expression(gain: quality.AnswerGain, waited):
+    """`quality.AnswerGain.points` as an SQL expression of the wait (seconds)."""
+
+    def num(v: float) -> Value:
+        return Value(float(v), output_field=FloatField())
+
+    constant = num(gain.constant)
+    if not gain.max_points:
+        return constant
+    avg_hours = ExpressionWrapper(
+        (num(gain.seconds) + waited) / num((gain.replied + 1) * 3600.0), output_field=FloatField()
+    )
+    if gain.zero_hours > gain.full_hours:
+        share = Greatest(
+            num(0.0),
+            Least(num(1.0), (num(gain.zero_hours) - avg_hours) / num(gain.zero_hours - gain.full_hours)),
+        )
+    else:
+        share = Case(When(GreaterThan(avg_hours, num(gain.full_hours)), then=num(0.0)), default=num(1.0))
+    points = Round(ExpressionWrapper(num(gain.max_points) * share, output_field=FloatField()), 1)
+    return Cast(Round(Cast(constant + points, FloatField()), 1), FloatField())
+
+
+def quality_risk_terms(*, organization: Organization, now: datetime | None = None) -> RiskTerms:
+    """What answering each open conversation now saves at the next daily cut-off (quality.forecast's
+    per-item saving), as terms the database can evaluate. Six queries whatever the queue's size."""
+    now = now or timezone.now()
+    today = _local_day(now)
+    cutoff = _day_end(today)
+    settings = quality_settings(organization=organization)
+    ids = [a.pk for a in quality_accounts(organization=organization)]
+    if not ids:
+        return RiskTerms(now=now, cutoff=cutoff, gains={})
+    inputs = quality_inputs_by_day(
+        organization=organization, account_ids=ids, end_day=today, days=1, now=now, orders=settings.orders_30d
+    )
+    breaching = (
+        SlaClock.objects.filter(
+            organization=organization, kind=MARKETPLACE, due_at__gt=now, due_at__lte=cutoff
+        )
+        .filter(OPEN_Q)
+        .filter(conversation__account_id__in=ids)
+        .values(a=F("conversation__account_id"), k=F("conversation__kind"))
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    at_cutoff = {pk: inputs[pk][today] for pk in ids}
+    for row in breaching:
+        kind = _area_kind(row["k"])
+        if kind is not None:
+            at_cutoff[row["a"]] = at_cutoff[row["a"]].with_breached(kind, row["n"])
+    gains = {}
+    for pk in ids:
+        for kind in ("messages", "discussions"):
+            gains[(pk, kind)] = quality.answer_gain(at_cutoff[pk], kind, settings.scheme)
+    return RiskTerms(now=now, cutoff=cutoff, gains=gains)
+
+
+# --- attribution: who and what lost the points -----------------------------------------------------
+
+ATTRIBUTION_DIMENSIONS = ("agent", "account", "hour", "kind")
+
+
+@dataclass
+class LostRow:
+    """Points of the customer-service area lost in the rolling window, attributed to one agent, account,
+    hour of day (Europe/Warsaw, of the buyer's message) or conversation kind."""
+
+    key: object
+    label: str = ""
+    late_replies: int = 0
+    overdue_unanswered: int = 0
+    slow_seconds: float = 0.0  # reply time beyond the average rule's full-points time, summed
+    points_on_time: float = 0.0
+    points_avg_time: float = 0.0
+
+    @property
+    def late(self) -> int:
+        return self.late_replies + self.overdue_unanswered
+
+    @property
+    def points(self) -> float:
+        return round(self.points_on_time + self.points_avg_time, 1)
+
+
+def quality_attribution(*, organization: Organization, now: datetime | None = None) -> dict:
+    """Where today's window (the rolling 30 days of the area) lost its points, per dimension.
+
+    Per Allegro account, the points each metric misses (best − actual) are shared out: an on-time
+    metric's among that kind's late items (late replies and unanswered overdue, rules.md §3) equally;
+    an average metric's in proportion to each reply's time beyond the rule's full-points time. The rows
+    of one dimension add up to the area's lost points. Two grouped queries whatever the size: the
+    window's records by (account, agent, kind, hour) and the overdue open clocks likewise.
+    """
+    now = now or timezone.now()
+    today = _local_day(now)
+    settings = quality_settings(organization=organization)
+    scheme = settings.scheme
+    accounts = quality_accounts(organization=organization)
+    ids = [a.pk for a in accounts]
+    start = datetime.combine(today - timedelta(days=WINDOW_DAYS - 1), time(0), tzinfo=LOCAL_TZ)
+    rules = {m["code"]: m for m in scheme["metrics"]}
+
+    def full_seconds(kind: str) -> float:
+        rule = rules.get(f"{kind}_avg_time") or {}
+        return float(rule.get("full_hours", 0)) * 3600
+
+    # Cells: (account, agent, conversation kind, hour) → late, overdue, slow seconds.
+    cells: dict[tuple, dict] = defaultdict(lambda: {"late": 0, "overdue": 0, "slow": 0.0})
+    if ids:
+        slow = Case(
+            *[
+                When(
+                    conversation_kind__in=MESSAGE_KINDS if kind == "messages" else DISCUSSION_KINDS,
+                    marketplace_seconds__gt=full_seconds(kind),
+                    then=F("marketplace_seconds") - Value(full_seconds(kind)),
+                )
+                for kind in ("messages", "discussions")
+            ],
+            default=Value(0.0),
+            output_field=FloatField(),
+        )
+        records = (
+            ResponseRecord.objects.filter(
+                organization=organization,
+                no_reply_needed=False,
+                decided_at__gte=start,
+                decided_at__lte=now,
+                account_id__in=ids,
+            )
+            .annotate(h=ExtractHour("received_at", tzinfo=LOCAL_TZ))
+            .values("account_id", "agent_id", "conversation_kind", "h")
+            .annotate(late=Count("id", filter=Q(marketplace_met=False)), slow=Sum(slow))
+            .order_by()
+        )
+        for row in records:
+            cell = cells[(row["account_id"], row["agent_id"], row["conversation_kind"], row["h"])]
+            cell["late"] += row["late"]
+            cell["slow"] += float(row["slow"] or 0)
+        overdue = (
+            SlaClock.objects.filter(
+                organization=organization, kind=MARKETPLACE, due_at__gte=start, due_at__lte=now
+            )
+            .filter(OPEN_Q)
+            .filter(conversation__account_id__in=ids)
+            .annotate(
+                a=F("conversation__account_id"),
+                u=F("conversation__assignee_id"),
+                k=F("conversation__kind"),
+                h=ExtractHour("started_at", tzinfo=LOCAL_TZ),
+            )
+            .values("a", "u", "k", "h")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        for row in overdue:
+            cells[(row["a"], row["u"], row["k"], row["h"])]["overdue"] += row["n"]
+
+    # Each account's area today, and what each metric misses.
+    inputs = quality_inputs_by_day(
+        organization=organization, account_ids=ids, end_day=today, days=1, now=now, orders=settings.orders_30d
+    )
+    lost: dict[int, dict[str, float]] = {}
+    areas = {}
+    for pk in ids:
+        result = quality.score_area(inputs[pk][today], scheme)
+        areas[pk] = result
+        # Only what the team's replies decide: the on-time and average metrics (0 with nothing due).
+        lost[pk] = {
+            m.code: max(0.0, m.max_points - m.points) if m.value is not None else 0.0
+            for m in result.metrics
+            if m.code.endswith(("_on_time", "_avg_time"))
+        }
+    # Totals per account and kind, to share each metric's loss.
+    totals: dict[tuple[int, str], dict] = defaultdict(lambda: {"late": 0, "slow": 0.0})
+    for (account_id, _agent, ckind, _hour), cell in cells.items():
+        kind = _area_kind(ckind)
+        if kind:
+            totals[(account_id, kind)]["late"] += cell["late"] + cell["overdue"]
+            totals[(account_id, kind)]["slow"] += cell["slow"]
+
+    dims: dict[str, dict[object, LostRow]] = {d: {} for d in ATTRIBUTION_DIMENSIONS}
+    for (account_id, agent_id, ckind, hour), cell in cells.items():
+        kind = _area_kind(ckind)
+        if kind is None:
+            continue
+        total = totals[(account_id, kind)]
+        on_time_lost = lost[account_id].get(f"{kind}_on_time", 0.0)
+        avg_lost = lost[account_id].get(f"{kind}_avg_time", 0.0)
+        late = cell["late"] + cell["overdue"]
+        p_on_time = on_time_lost * late / total["late"] if total["late"] else 0.0
+        p_avg = avg_lost * cell["slow"] / total["slow"] if total["slow"] else 0.0
+        for dim, key in (("agent", agent_id), ("account", account_id), ("hour", hour), ("kind", ckind)):
+            row = dims[dim].setdefault(key, LostRow(key=key))
+            row.late_replies += cell["late"]
+            row.overdue_unanswered += cell["overdue"]
+            row.slow_seconds += cell["slow"]
+            row.points_on_time += p_on_time
+            row.points_avg_time += p_avg
+    _label_lost(dims, accounts)
+    out = {}
+    for dim, rows in dims.items():
+        kept = [r for r in rows.values() if r.late or r.slow_seconds]
+        for r in kept:
+            r.points_on_time, r.points_avg_time = round(r.points_on_time, 1), round(r.points_avg_time, 1)
+        if dim == "hour":
+            kept.sort(key=lambda r: r.key)
+        else:
+            kept.sort(key=lambda r: (-r.points, -r.late, r.label))
+        out[dim] = kept
+    lost_total = sum(v for pk in ids for v in lost[pk].values())
+    return {"now": now, "start": start, "dimensions": out, "lost": round(lost_total, 1), "areas": areas}
+
+
+def _label_lost(dims: dict[str, dict[object, LostRow]], accounts: list[ChannelAccount]) -> None:
+    from django.contrib.auth import get_user_model
+
+    names = {a.pk: a.name for a in accounts}
+    users = {
+        u.pk: u.get_full_name() or u.get_username()
+        for u in get_user_model().objects.filter(pk__in=[k for k in dims["agent"] if k is not None])
+    }
+    kinds = dict(Conversation.Kind.choices)
+    for key, row in dims["agent"].items():
+        row.label = users.get(key, "") if key is not None else str(_("unassigned"))
+    for key, row in dims["account"].items():
+        row.label = names.get(key, str(key))
+    for key, row in dims["hour"].items():
+        row.label = f"{key:02d}:00–{key:02d}:59"
+    for key, row in dims["kind"].items():
+        row.label = str(kinds.get(key, key))
+
+
+def quality_lost_conversations(
+    *, organization: Organization, dimension: str, key: str, now: datetime | None = None, limit: int = 200
+) -> list[dict]:
+    """The conversations behind one attribution row: late replies and unanswered overdue messages of
+    the window (newest deadline first), with the reply time or how long overdue."""
+    now = now or timezone.now()
+    today = _local_day(now)
+    start = datetime.combine(today - timedelta(days=WINDOW_DAYS - 1), time(0), tzinfo=LOCAL_TZ)
+    ids = [a.pk for a in quality_accounts(organization=organization)]
+    late = Q(marketplace_met=False)
+    settings = quality_settings(organization=organization)
+    rules = {m["code"]: m for m in settings.scheme["metrics"]}
+    for kind, kinds in (("messages", MESSAGE_KINDS), ("discussions", DISCUSSION_KINDS)):
+        rule = rules.get(f"{kind}_avg_time")
+        if rule:
+            late |= Q(conversation_kind__in=kinds, marketplace_seconds__gt=float(rule["full_hours"]) * 3600)
+    records = ResponseRecord.objects.filter(
+        organization=organization,
+        no_reply_needed=False,
+        decided_at__gte=start,
+        decided_at__lte=now,
+        account_id__in=ids,
+    ).filter(late)
+    clocks = (
+        SlaClock.objects.filter(
+            organization=organization, kind=MARKETPLACE, due_at__gte=start, due_at__lte=now
+        )
+        .filter(OPEN_Q)
+        .filter(conversation__account_id__in=ids)
+    )
+    value: object = key
+    if dimension == "agent":
+        value = None if key in ("", "none") else int(key)
+        records = records.filter(agent_id=value) if value is not None else records.filter(agent__isnull=True)
+        clocks = (
+            clocks.filter(conversation__assignee_id=value)
+            if value is not None
+            else clocks.filter(conversation__assignee__isnull=True)
+        )
+    elif dimension == "account":
+        records, clocks = (
+            records.filter(account_id=int(key)),
+            clocks.filter(conversation__account_id=int(key)),
+        )
+    elif dimension == "hour":
+        hour = int(key)
+        records = records.annotate(h=ExtractHour("received_at", tzinfo=LOCAL_TZ)).filter(h=hour)
+        clocks = clocks.annotate(h=ExtractHour("started_at", tzinfo=LOCAL_TZ)).filter(h=hour)
+    elif dimension == "kind":
+        records, clocks = records.filter(conversation_kind=key), clocks.filter(conversation__kind=key)
+    else:
+        raise ValueError(dimension)
+    rows = [
+        {
+            "conversation": r.conversation,
+            "received_at": r.received_at,
+            "due_at": r.marketplace_due_at,
+            "replied_at": r.replied_at,
+            "seconds": r.marketplace_seconds,
+            "late": not r.marketplace_met,
+            "agent": r.agent,
+        }
+        for r in records.select_related("conversation", "conversation__account", "agent").order_by(
+            "-marketplace_due_at"
+        )[:limit]
+    ]
+    rows += [
+        {
+            "conversation": c.conversation,
+            "received_at": c.started_at,
+            "due_at": c.due_at,
+            "replied_at": None,
+            "seconds": None,
+            "late": True,
+            "agent": c.conversation.assignee,
+        }
+        for c in clocks.select_related(
+            "conversation", "conversation__account", "conversation__assignee"
+        ).order_by("-due_at")[:limit]
+    ]
+    rows.sort(key=lambda r: r["due_at"], reverse=True)
+    return rows[:limit]

@@ -434,11 +434,246 @@ def _label(rows: dict[object, MetricsRow], group_by: str | None) -> None:
             r.label = str(names.get(key, key if key is not None else ""))
 
 
+sla_label = _label  # public name, for board_selectors
+
+
 def sla_metrics_board(*, organization: Organization, days: int = 30, now: datetime | None = None) -> dict:
-    """Everything a board shows: the organization's figures and the same split by each group."""
+    """Everything a board shows: the organization's figures and the same split by each group.
+
+    The same figures as `sla_metrics` for each group (tests compare them), read in one pass: the rollup
+    rows of the window once (every key), the open marketplace clocks once grouped by every key and their
+    deadline's local day, the percentiles of every grouping in one `GROUPING SETS` query, two label
+    queries. `board["data"]` keeps what was read, so `sla_metrics_fold` can derive other windows (the
+    reply-times board's today and 7-day columns) without reading again.
+    """
     now = now or timezone.now()
-    return {
-        "days": days,
-        "total": sla_metrics(organization=organization, days=days, now=now)[0],
-        **{f"by_{g}": sla_metrics(organization=organization, days=days, group_by=g, now=now) for g in GROUPS},
-    }
+    data = sla_board_data(organization=organization, days=days, now=now)
+    window = Window.rolling(days, now)
+    board: dict = {"days": days, "data": data}
+    for group_by in (None, *GROUPS):
+        rows = sla_metrics_fold(data, group_by=group_by, window=window)
+        if group_by is None:
+            board["total"] = rows[None]
+            continue
+        _label(rows, group_by)
+        board[f"by_{group_by}"] = _ordered(rows, group_by)
+    return board
+
+
+@dataclass
+class BoardData:
+    """What `sla_metrics_board` read: enough to fold any window of up to `span_days` days ending now."""
+
+    now: datetime
+    span_days: int
+    rollups: list[dict]  # SlaDailyRollup rows of the span (their keys and sums)
+    clocks: list[dict]  # open marketplace clocks by account, kind, channel, assignee, local due day
+    percentiles: dict  # {(group_by, key): (p50 policy, p90 policy, p50 wall, p90 wall)} of the window
+
+
+# Positions of each group's key in a rollup row / an open-clock cell.
+_FOLD_ROLLUP_KEY = {
+    "account": "account_id",
+    "kind": "conversation_kind",
+    "channel": "channel",
+    "agent": "agent_key",
+}
+_FOLD_CLOCK_KEY = {"account": "account", "kind": "kind", "channel": "channel", "agent": "assignee"}
+_ROLLUP_FIELDS = (
+    "replied",
+    "on_time",
+    "late",
+    "breached",
+    "no_reply",
+    "marketplace_seconds",
+    "wall_seconds",
+    "team_measured",
+    "team_met",
+    "team_breached",
+)
+
+
+def sla_board_data(
+    *, organization: Organization, days: int, now: datetime, min_span_days: int = 7
+) -> BoardData:
+    """One read of the board's inputs (3 statements + the percentiles' savepoint and `SET LOCAL`): the
+    rollup rows of the last max(days, min_span_days) days as they are (one row per organization, day,
+    account, kind and agent: nothing to aggregate), the open marketplace clocks grouped by every key and
+    the Europe/Warsaw day of their deadline (the waiting queue and the unanswered overdue of any window),
+    and the window's percentiles."""
+    span = Window.rolling(max(days, min_span_days), now)
+    rollups = list(
+        SlaDailyRollup.objects.filter(
+            organization=organization, day__gte=span.start_day, day__lte=span.end_day
+        ).values("day", *_FOLD_ROLLUP_KEY.values(), *_ROLLUP_FIELDS)
+    )
+    clocks = list(
+        SlaClock.objects.filter(organization=organization, kind=MARKETPLACE)
+        .filter(OPEN_Q)
+        .annotate(
+            account=F("conversation__account_id"),
+            kind_=F("conversation__kind"),
+            channel=F("conversation__account__kind"),
+            assignee=F("conversation__assignee_id"),
+            due_day=TruncDate("due_at", tzinfo=LOCAL_TZ),
+        )
+        .values("account", "kind_", "channel", "assignee", "due_day")
+        .annotate(
+            n=Count("id"),
+            oldest=Min("started_at"),
+            overdue=Count("id", filter=Q(due_at__lte=now)),
+            due_1h=Count("id", filter=Q(due_at__gt=now, due_at__lte=now + timedelta(hours=1))),
+            due_4h=Count("id", filter=Q(due_at__gt=now, due_at__lte=now + timedelta(hours=4))),
+        )
+        .order_by()
+    )
+    for cell in clocks:
+        cell["kind"] = cell.pop("kind_")
+    return BoardData(
+        now=now,
+        span_days=span.end_day.toordinal() - span.start_day.toordinal() + 1,
+        rollups=rollups,
+        clocks=clocks,
+        percentiles=_percentiles_all(organization=organization, window=Window.rolling(days, now)),
+    )
+
+
+def sla_metrics_fold(
+    data: BoardData, *, group_by: str | None, window: Window, percentiles: bool = True
+) -> dict[object, MetricsRow]:
+    """`sla_metrics(group_by=…)`'s rows (without labels) from what `sla_board_data` read, for any
+    window inside its span; the percentiles are those of the board's own window only."""
+    if window.start_day < data.now.astimezone(LOCAL_TZ).date() - timedelta(days=data.span_days - 1):
+        raise ValueError("the window is longer than what was read")
+    rows: dict[object, MetricsRow] = {}
+
+    def row(key) -> MetricsRow:
+        if key not in rows:
+            rows[key] = MetricsRow(key=key)
+        return rows[key]
+
+    # 1. The rollups' sums (the whole organization's row exists even without any).
+    if group_by is None:
+        row(None)
+    for item in data.rollups:
+        if item["day"] < window.start_day:
+            continue
+        if group_by is None:
+            key = None
+        elif group_by == "day":
+            key = item["day"]
+        else:
+            key = item[_FOLD_ROLLUP_KEY[group_by]]
+            if group_by == "agent" and key == 0:
+                key = None
+        r = row(key)
+        r.replied += item["replied"]
+        r.on_time += item["on_time"]
+        r.late_replied += item["late"]
+        r.breaches += item["breached"]
+        r.no_reply += item["no_reply"]
+        r.team_measured += item["team_measured"]
+        r.team_met += item["team_met"]
+        r.team_breaches += item["team_breached"]
+        r.extra["mp_sum"] = r.extra.get("mp_sum", 0) + item["marketplace_seconds"]
+        r.extra["wall_sum"] = r.extra.get("wall_sum", 0) + item["wall_seconds"]
+
+    # 2. Unanswered overdue (deadline in the window, passed) and 3. waiting now (not per day).
+    for cell in data.clocks:
+        if group_by is None:
+            key = None
+        elif group_by == "day":
+            key = cell["due_day"]
+        else:
+            key = cell[_FOLD_CLOCK_KEY[group_by]]
+        if cell["overdue"] and cell["due_day"] >= window.start_day:
+            r = row(key)
+            r.overdue_unanswered += cell["overdue"]
+            r.breaches += cell["overdue"]
+        if group_by != "day" and cell["n"]:
+            r = row(key)
+            r.waiting_now += cell["n"]
+            if r.oldest_waiting_since is None or cell["oldest"] < r.oldest_waiting_since:
+                r.oldest_waiting_since = cell["oldest"]
+
+    # 4. Averages of the replied, percentiles.
+    for r in rows.values():
+        if r.replied:
+            r.avg_policy_seconds = r.extra["mp_sum"] / r.replied
+            r.avg_wall_seconds = r.extra["wall_sum"] / r.replied
+    if percentiles:
+        for (group, key), values in data.percentiles.items():
+            if group == group_by and values[0] is not None:
+                r = row(key)
+                r.p50_policy_seconds, r.p90_policy_seconds, r.p50_wall_seconds, r.p90_wall_seconds = values
+    return rows
+
+
+def _ordered(rows: dict[object, MetricsRow], group_by: str | None) -> list[MetricsRow]:
+    if group_by == "day":
+        return sorted(rows.values(), key=lambda r: r.key or date.min)
+    return sorted(rows.values(), key=lambda r: (r.key is None, str(r.key)))
+
+
+# Grouping sets of the board's percentiles: (group, column of ResponseRecord).
+_PERCENTILE_SETS = ((None, None), *((g, _RECORD_COLUMN[g]) for g in GROUPS))
+
+
+def _percentiles_all(*, organization: Organization, window: Window) -> dict:
+    """p50/p90 of policy and wall time for the whole organization and every grouping, in one statement
+    on PostgreSQL (`GROUPING SETS`: the window's records are read once; `percentile_cont` over an array
+    of fractions sorts each group's values once per column); the same interpolation in Python on SQLite."""
+    records = ResponseRecord.objects.filter(
+        organization=organization,
+        no_reply_needed=False,
+        decided_at__gte=window.start,
+        decided_at__lte=window.end,
+    )
+    columns = [c for _, c in _PERCENTILE_SETS if c]
+    result: dict = {}
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(ResponseRecord._meta.db_table)
+        grouping = ", ".join(connection.ops.quote_name(c) for c in columns)
+        sets = ", ".join(f"({connection.ops.quote_name(c)})" for c in columns)
+        # The filter of `records` (walks resprec_org_decided_idx), written out: the ORM has no GROUPING SETS.
+        statement = (
+            f"SELECT GROUPING({grouping}), {grouping}, "
+            "percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY marketplace_seconds), "
+            "percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY wall_seconds) "
+            f"FROM {table} WHERE organization_id = %s AND NOT no_reply_needed "
+            f"AND decided_at >= %s AND decided_at <= %s GROUP BY GROUPING SETS ((), {sets})"
+        )
+        params = [organization.pk, window.start, window.end]
+        # As in `_percentiles`: the sorts stay in memory. Local to this transaction.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = '32MB'")
+            cursor.execute(statement, params)
+            fetched = cursor.fetchall()
+        width = len(columns)
+        for bits, *values in fetched:
+            keys, mp, wall = values[:width], values[width], values[width + 1]
+            # GROUPING(): one bit per column, the first the most significant; 0 = grouped by it.
+            grouped = [i for i in range(width) if not bits & (1 << (width - 1 - i))]
+            group = GROUPS[grouped[0]] if grouped else None
+            key = keys[grouped[0]] if grouped else None
+            if mp is None:
+                continue
+            result[(group, key)] = (mp[0], mp[1], wall[0], wall[1])
+        return result
+    # Fallback (SQLite, `make run`): the window's values bucketed per grouping, interpolated here.
+    buckets: dict[tuple, tuple[list[float], list[float]]] = {}
+    for *keys, mp, wall in records.values_list(*columns, "marketplace_seconds", "wall_seconds"):
+        for group, column in _PERCENTILE_SETS:
+            bucket = buckets.setdefault((group, keys[columns.index(column)] if column else None), ([], []))
+            bucket[0].append(mp)
+            bucket[1].append(wall)
+    for key, (mp_values, wall_values) in buckets.items():
+        mp_values.sort()
+        wall_values.sort()
+        result[key] = (
+            _percentile(mp_values, 0.5),
+            _percentile(mp_values, 0.9),
+            _percentile(wall_values, 0.5),
+            _percentile(wall_values, 0.9),
+        )
+    return result

@@ -30,3 +30,12 @@ def quality_snapshots_import(account_id: int | None = None) -> int:
     if account is None:
         return 0
     return quality_services.quality_import(account)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def daily_summaries_send() -> int:
+    """Beat, every 5 min: each organization's daily summary once its Europe/Warsaw hour has come (once
+    per day: a claimed row, unique per organization and day)."""
+    from . import summary
+
+    return summary.daily_summaries_send()

@@ -13,8 +13,10 @@ from celery import current_app
 from django.contrib import messages as flash
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from inbox.models import Conversation
@@ -128,8 +130,7 @@ def metrics_board(request: HttpRequest) -> HttpResponse:
     except ValueError:
         days = 30
     org = request.membership.organization
-    board = selectors.sla_metrics_board(organization=org, days=days)
-    extra = board_selectors.sla_board_extra(organization=org, board=board)
+    board, extra = board_selectors.sla_board_cached(organization=org, days=days)
     table = request.GET.get("export")
     if table:
         return _metrics_csv(board, extra, table, days)
@@ -137,14 +138,53 @@ def metrics_board(request: HttpRequest) -> HttpResponse:
         "board": board,
         "days": days,
         "heatmap": _heatmap_cells(extra["heatmap"]),
+        "team": extra["team"],
         **_day_charts(board),
     }
     if request.htmx:
-        return render(request, "sla/metrics.html#metrics-board", context)
+        # The poll: the rendered region itself is shared for the cache's few seconds (per language).
+        html = board_selectors.board_cached(
+            "metrics-html",
+            org,
+            lambda: render_to_string("sla/metrics.html#metrics-board", context, request=request),
+            days,
+            get_language(),
+            request.get_full_path(),
+        )
+        return HttpResponse(html)
     return render(request, "sla/metrics.html", context)
 
 
 CSV_TABLES = ("account", "kind", "agent", "day", "heatmap")
+
+TEAM_FIGURE_TITLES = {
+    "over": gettext_lazy("Over the team target now"),
+    "today": gettext_lazy("Team target breached today"),
+}
+
+
+@require_GET
+@lead_required
+def metrics_team(request: HttpRequest, figure: str, dimension: str, key: str) -> HttpResponse:
+    """The conversations behind a team-target figure of the reply-times board (whole organization, an
+    account or an assignee): open and over the target now, or breached today."""
+    if figure not in TEAM_FIGURE_TITLES or dimension not in board_selectors.TEAM_DIMENSIONS:
+        raise Http404("Unknown figure")
+    if (dimension == "account" and not key.isdigit()) or (
+        dimension == "agent" and key != "none" and not key.isdigit()
+    ):
+        raise Http404("Bad key")
+    org = request.membership.organization
+    # Tenancy: another organization's account or user is a 404, not an empty list.
+    if dimension == "account" and not org.channel_accounts.filter(pk=int(key)).exists():
+        raise Http404("No such account")
+    if dimension == "agent" and key != "none" and not org.memberships.filter(user_id=int(key)).exists():
+        raise Http404("No such agent")
+    clocks = board_selectors.sla_team_conversations(
+        organization=org, figure=figure, dimension=dimension, key=key
+    )
+    context = {"clocks": clocks, "figure": figure, "title": TEAM_FIGURE_TITLES[figure], "now": timezone.now()}
+    return render(request, "sla/metrics_team.html", context)
 
 
 def _day_charts(board: dict) -> dict:
@@ -245,7 +285,7 @@ def _metrics_csv(board: dict, extra: dict, table: str, days: int) -> HttpRespons
         "oldest_waiting_since",
     ]
     extras = (
-        ["due_1h", "due_4h", "replies_today", "breached_today", "on_time_7"]
+        ["due_1h", "due_4h", "replies_today", "breached_today", "on_time_7", *board_selectors.TEAM_FIGURES]
         if table in ("account", "agent")
         else []
     )
@@ -342,7 +382,9 @@ def _rule_text(metric: quality.MetricScore, rule: dict) -> str:
 
 def _quality_context(request: HttpRequest) -> dict:
     org = request.membership.organization
-    board = quality_selectors.quality_board(organization=org)
+    board = board_selectors.board_cached(
+        "quality", org, lambda: quality_selectors.quality_board(organization=org)
+    )
     scheme = board["settings"].scheme
     rules = {m["code"]: m for m in scheme["metrics"]}
     threshold = rules.get("messages_on_time", {}).get("threshold", 0.95)
@@ -391,7 +433,35 @@ def _quality_context(request: HttpRequest) -> dict:
                 "chart": chart,
             }
         )
-    return {"board": board, "accounts": accounts}
+    return {"board": board, "accounts": accounts, "attribution": _attribution_context(org)}
+
+
+ATTRIBUTION_TITLES = {
+    "agent": gettext_lazy("By agent"),
+    "account": gettext_lazy("By account"),
+    "hour": gettext_lazy("By hour of the buyer's message"),
+    "kind": gettext_lazy("By kind of conversation"),
+}
+
+
+def _attribution_context(org) -> dict:
+    data = board_selectors.board_cached(
+        "lost", org, lambda: quality_selectors.quality_attribution(organization=org)
+    )
+    return {
+        "lost": data["lost"],
+        "tables": [
+            {
+                "dimension": dim,
+                "title": ATTRIBUTION_TITLES[dim],
+                "rows": [
+                    {"row": r, "key": "none" if r.key is None else str(r.key)}
+                    for r in data["dimensions"][dim]
+                ],
+            }
+            for dim in quality_selectors.ATTRIBUTION_DIMENSIONS
+        ],
+    }
 
 
 @require_GET
@@ -400,6 +470,8 @@ def quality_board(request: HttpRequest) -> HttpResponse:
     """Today's mirrored customer-service area vs Allegro's official score, forecast, Super Seller."""
     if request.GET.get("export") == "history":
         return _quality_csv(quality_selectors.quality_board(organization=request.membership.organization))
+    if request.GET.get("export") == "lost":
+        return _lost_csv(quality_selectors.quality_attribution(organization=request.membership.organization))
     context = _quality_context(request)
     if request.htmx:
         return render(request, "sla/quality.html#quality-board", context)
@@ -444,6 +516,66 @@ def _quality_csv(board: dict) -> HttpResponse:
     return response
 
 
+def _lost_csv(data: dict) -> HttpResponse:
+    """The attribution of lost points: one block of rows per dimension."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="quality-lost-points-30d.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "dimension",
+            "key",
+            "label",
+            "late_replies",
+            "overdue_unanswered",
+            "slow_seconds",
+            "points_on_time",
+            "points_avg_time",
+            "points_lost",
+        ]
+    )
+    for dim in quality_selectors.ATTRIBUTION_DIMENSIONS:
+        for r in data["dimensions"][dim]:
+            writer.writerow(
+                [
+                    dim,
+                    "" if r.key is None else r.key,
+                    r.label,
+                    r.late_replies,
+                    r.overdue_unanswered,
+                    round(r.slow_seconds),
+                    r.points_on_time,
+                    r.points_avg_time,
+                    r.points,
+                ]
+            )
+    return response
+
+
+@require_GET
+@lead_required
+def quality_lost(request: HttpRequest, dimension: str, key: str) -> HttpResponse:
+    """The conversations behind one row of the attribution: late, overdue or slow in the window."""
+    if dimension not in quality_selectors.ATTRIBUTION_DIMENSIONS:
+        raise Http404("Unknown dimension")
+    numeric = dimension in ("account", "hour") or (dimension == "agent" and key != "none")
+    if (numeric and not key.isdigit()) or (dimension == "kind" and key not in Conversation.Kind.values):
+        raise Http404("Bad key")
+    org = request.membership.organization
+    # Tenancy: another organization's account or user is a 404, not an empty list.
+    if dimension == "account" and not org.channel_accounts.filter(pk=int(key)).exists():
+        raise Http404("No such account")
+    if dimension == "agent" and key != "none" and not org.memberships.filter(user_id=int(key)).exists():
+        raise Http404("No such agent")
+    rows = quality_selectors.quality_lost_conversations(organization=org, dimension=dimension, key=key)
+    data = quality_selectors.quality_attribution(organization=org)
+    row = next(
+        (r for r in data["dimensions"][dimension] if ("none" if r.key is None else str(r.key)) == key), None
+    )
+    context = {"rows": rows, "dimension": dimension, "title": ATTRIBUTION_TITLES[dimension], "row": row}
+    return render(request, "sla/quality_lost.html", context)
+
+
 @require_POST
 @lead_required
 def quality_import_now(request: HttpRequest) -> HttpResponse:
@@ -468,3 +600,53 @@ def quality_config(request: HttpRequest) -> HttpResponse:
     context["config_form"] = form
     context["default_scheme"] = json.dumps(quality.DEFAULT_SCHEME, indent=2)
     return render(request, "sla/quality.html", context, status=422)
+
+
+# --- the daily summary for leads (sla/summary.py) ---------------------------------------------------
+
+
+@require_GET
+@lead_required
+def summary_print(request: HttpRequest) -> HttpResponse:
+    """The daily summary as a printable page (the same HTML as the e-mail), in the viewer's language."""
+    from . import summary
+
+    data = summary.summary_data(organization=request.membership.organization)
+    _subject, _text, html = summary.summary_render(data, language=get_language(), for_print=True)
+    return HttpResponse(html)
+
+
+@require_http_methods(["GET", "POST"])
+@lead_required
+def summary_settings(request: HttpRequest) -> HttpResponse:
+    """On/off, the hour (Europe/Warsaw), the recipients' roles and the language of the daily summary."""
+    from . import summary
+    from .forms import DailySummaryForm
+
+    org = request.membership.organization
+    config = summary.summary_config(organization=org)
+    if request.method == "POST":
+        form = DailySummaryForm(request.POST)
+        if form.is_valid():
+            summary.summary_config_update(org, acting_user=request.user, **form.cleaned_data)
+            flash.success(request, _("Daily summary settings saved."))
+            return redirect("inbox:sla-summary")
+        status = 422
+    else:
+        form = DailySummaryForm(
+            initial={
+                "enabled": config.enabled,
+                "hour": config.hour,
+                "roles": config.roles or summary.DEFAULT_ROLES,
+                "language": config.language,
+            }
+        )
+        status = 200
+    context = {
+        "form": form,
+        "recipients": summary.summary_recipients(
+            organization=org, roles=config.roles or summary.DEFAULT_ROLES
+        ),
+        "sent": summary.DailySummarySent.objects.filter(organization=org).order_by("-day")[:7],
+    }
+    return render(request, "sla/summary_settings.html", context, status=status)

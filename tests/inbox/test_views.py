@@ -135,17 +135,18 @@ def _all_url_patterns(resolver=None, prefix=""):
 def _object_urls(conversation, account):
     """Every URL of the app that names an object, filled with `org`'s objects."""
     reply = Message.objects.filter(conversation=conversation).first()
-    values = {"pk": conversation.pk, "message_pk": reply.pk}
+    # Drill-downs by a key (the boards' "conversations behind this figure") name an account of org's.
+    values = {"pk": conversation.pk, "message_pk": reply.pk, "figure": "over", "dimension": "account"}
     urls = []
     for route, pattern in _all_url_patterns():
         if "<" not in route:
             continue
         path = route
         for name in pattern.pattern.converters:
-            value = values[name]
+            value = account.pk if name == "key" else values[name]
             if "accounts/<int:pk>" in route:
                 value = account.pk
-            path = path.replace(f"<int:{name}>", str(value))
+            path = path.replace(f"<int:{name}>", str(value)).replace(f"<str:{name}>", str(value))
         urls.append("/" + path)
     return urls
 

@@ -3,6 +3,7 @@ htmx polling, tenancy), the scheme override and `manage.py quality_report`."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from io import StringIO
 
@@ -110,7 +111,7 @@ def test_board_shows_mirror_official_difference_and_checklist(client, bob, accou
     body = response.content.decode()
     assert response.status_code == 200
     assert 'data-metric="messages_on_time"' in body
-    assert 'hx-trigger="every 15s"' in body
+    assert 'hx-trigger="every 10s"' in body
     assert "<svg" in body and "<polyline" in body
     assert "Zadowolenie kupujących" in body
     assert 'data-kpi="difference"' in body
@@ -220,14 +221,16 @@ def test_metrics_board_queue_charts_and_heatmap(client, bob, reply_day):
     body = response.content.decode()
     assert response.status_code == 200
     assert 'data-table="queue-account"' in body and 'data-table="queue-agent"' in body
-    assert 'hx-trigger="every 15s"' in body
+    assert 'hx-trigger="every 10s"' in body
     assert body.count('class="sla-chart"') == 2
     assert "<polyline" in body
     assert 'class="sla-heat"' in body and body.count('class="cell"') == 2  # Wed 10:00 and Wed 11:00
     row = body.split('data-table="queue-account"')[1].split("</tr>")[1]
-    cells = [c.split(">", 1)[1].split("<", 1)[0] for c in row.split("<td")[1:]]
-    # waiting now 1, due within 1 h 0, within 4 h 1, breached today 0, replies today 0
-    assert cells[1] == "1" and cells[3] == "0" and cells[4] == "1" and cells[5] == "0" and cells[6] == "0"
+    cells = [re.sub(r"<[^>]+>", "", c.split(">", 1)[1]).strip() for c in row.split("<td")[1:]]
+    # waiting now 1, due within 1 h 0, within 4 h 1, over the team target now 1 (b: 2 h of business hours
+    # from Wed 11:00, due Wed 13:00), team breaches today 0 (Thursday), breached today 0, replies today 0
+    assert cells[1] == "1" and cells[3] == "0" and cells[4] == "1"
+    assert cells[5] == "1" and cells[6] == "0" and cells[7] == "0" and cells[8] == "0"
     with time_machine.travel(waw(2026, 3, 5, 8), tick=False):
         partial = client.get(METRICS, HTTP_HX_REQUEST="true").content.decode()
     assert partial.lstrip().startswith('<div id="metrics-board"')
@@ -244,7 +247,9 @@ def test_metrics_board_csv_exports(client, bob, reply_day, account):
     assert account_csv["Content-Type"].startswith("text/csv")
     lines = account_csv.content.decode().splitlines()
     assert lines[0].startswith("key,label,due,on_time,on_time_rate")
-    assert lines[0].endswith("due_1h,due_4h,replies_today,breached_today,on_time_7")
+    assert lines[0].endswith(
+        "due_1h,due_4h,replies_today,breached_today,on_time_7,over_team_now,team_breached_today"
+    )
     assert f"{account.pk},{account.name},1,1,1.0,1," in lines[1]
     heat_lines = heat.content.decode().splitlines()
     assert heat_lines[3].split(",")[11] == "1" and heat_lines[3].split(",")[12] == "1"  # Wednesday 10, 11
@@ -279,3 +284,16 @@ def test_quality_history_csv(client, bob, account, holiday_reply):
     assert lines[0].startswith("account,day,mirrored_score,mirrored_grade,messages_on_time,")
     assert len(lines) == 1 + 30
     assert lines[-1] == f"{account.name},2026-11-12,30.9,NEUTRAL,30.0,0.9,0.0,0.0,0.0,0.0,150.0,GOOD"
+
+
+@pytest.mark.django_db
+def test_boards_are_cached_for_a_few_seconds(client, bob, reply_day, settings, django_assert_max_num_queries):
+    """Every lead polling a board shares one computation for SLA_BOARD_CACHE_SECONDS (keys per database
+    and organization: a fresh organization starts cold, and the shared Redis is not flushed)."""
+    settings.SLA_BOARD_CACHE_SECONDS = 5
+    client.force_login(bob)
+    for url in (METRICS, BOARD):
+        client.get(url, HTTP_HX_REQUEST="true")
+        with django_assert_max_num_queries(6):  # session, user, membership, … but no board query
+            warm = client.get(url, HTTP_HX_REQUEST="true")
+        assert warm.status_code == 200
