@@ -25,6 +25,13 @@ BENCHES = {
     "allegro_sync": ("allegro_sync.py", ["--threads", "1000"], ["--threads", "200"]),
     "sla_tick": ("sla_tick.py", [], ["--clocks", "100000", "--records", "20000", "--runs", "3"]),
     "email_ingest": ("email_ingest.py", ["--count", "10000"], ["--count", "1000", "--skip-imap"]),
+    "boards": ("boards.py", ["--conversations", "100000"], ["--conversations", "100000", "--runs", "3"]),
+    # Both build (once) and reuse the data set of bench/dataset.py: 1,000,000 conversations /
+    # 10,000,000 messages in full, 100,000 / 1,000,000 in the quick set.
+    "inbox_pages": ("inbox_pages.py", [], ["--conversations", "100000"]),
+    "load": ("load.py", [], ["--conversations", "100000", "--duration", "20"]),
+    # Search (issue #9) on the same data set: 1,000,000 conversations in full, 100,000 quick.
+    "search": ("search.py", ["--conversations", "1000000"], ["--conversations", "100000"]),
 }
 
 
