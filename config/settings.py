@@ -244,6 +244,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # (renewed while it runs) that a dead worker stops renewing, and the outbox sweep reclaims a reply
 # left in SENDING after OUTBOX_SENDING_STALE_SECONDS (keep it well above ALLEGRO_TIMEOUT_SECONDS:
 # the reclaimed reply first asks Allegro whether it went out, but a send still in flight can't be seen).
+# The leads' boards poll every 10 s; each is computed at most this often per organization (shared cache).
+SLA_BOARD_CACHE_SECONDS = envint("SLA_BOARD_CACHE_SECONDS", 5)
+
 SYNC_LOCK_LEASE_SECONDS = envint("SYNC_LOCK_LEASE_SECONDS", 60)
 OUTBOX_SENDING_STALE_SECONDS = envint("OUTBOX_SENDING_STALE_SECONDS", 120)
 

@@ -82,8 +82,9 @@ def conversation_list(
     read = ConversationRead.objects.filter(
         conversation=OuterRef("pk"), user=user, read_at__gte=OuterRef("last_inbound_at")
     )
-    qs = qs.select_related("account", "assignee", "contact").annotate(is_read=Exists(read))
-    qs = qs.prefetch_related(sla_selectors.sla_open_clocks_prefetch())
+    # The account's secrets are never shown in a list: not read, not decrypted 50 times a page.
+    qs = qs.select_related("account", "assignee", "contact").defer("account__credentials")
+    qs = qs.annotate(is_read=Exists(read)).prefetch_related(sla_selectors.sla_open_clocks_prefetch())
     if by_deadline:
         due_before = (now or timezone.now()) + timedelta(hours=due_within) if due_within is not None else None
         # One filter() call: the ordering below reuses this join.

@@ -199,6 +199,7 @@ def _day_charts(board: dict) -> dict:
                 [round(r.on_time_rate * 100, 1) if r.due else None for r in days],
             )
         ],
+        y_min=0,
         y_max=100,
     )
     reply = line_chart(
