@@ -202,11 +202,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"expires": 25},
     },
-    # Quality mirror (rules.md §4): Allegro recomputes the score once a day; import it after that.
+    # Quality mirror (rules.md §4): Allegro recomputes the score once a day at an undocumented hour;
+    # an hourly import (one request per account, stored idempotently per day) picks it up soon after.
+    # A newly connected account is imported at once (integrations.tasks.allegro_connect_poll).
     "quality-snapshots-import": {
         "task": "sla.tasks.quality_snapshots_import",
-        "schedule": crontab(hour=7, minute=20),
-        "options": {"expires": 3600},
+        "schedule": crontab(minute=20),
+        "options": {"expires": 3000},
     },
     # Daily summary e-mail for leads (sla/summary.py): sent once its organization's hour (Europe/Warsaw)
     # has come; once per day (a claimed row, unique per organization and day).

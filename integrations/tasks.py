@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery import current_app, shared_task
 
 from . import services
 
@@ -46,6 +46,8 @@ def allegro_connect_poll(account_id: int) -> str:
         allegro_connect_poll.apply_async(args=[account_id], countdown=wait)
     elif state == "connected":
         channel_account_sync.delay(account_id)
+        # The official quality figures at once, not only at the next hourly import (sla/tasks.py).
+        current_app.send_task("sla.tasks.quality_snapshots_import", args=[account_id])
     return state
 
 

@@ -168,9 +168,12 @@ class Command(BaseCommand):
         while time.monotonic() < deadline:
             state, wait = allegro_connect_poll(account.pk)
             if state == "connected":
+                from celery import current_app
+
                 from integrations.tasks import channel_account_sync
 
                 channel_account_sync.delay(account.pk)
+                current_app.send_task("sla.tasks.quality_snapshots_import", args=[account.pk])
                 self.stdout.write(self.style.SUCCESS("Demo Allegro account connected."))
                 return
             if state == "failed":

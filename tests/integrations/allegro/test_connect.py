@@ -54,3 +54,19 @@ def test_a_lead_starts_the_flow_from_the_accounts_page(client, bob, allegro_sand
     account = ChannelAccount.objects.get()
     assert account.connect_state["user_code"] in page
     assert "Łączenie" in page
+
+
+def test_a_connected_account_is_synced_and_its_quality_figures_imported_at_once(
+    org, allegro_sandbox, fast_retries, monkeypatch
+):
+    from integrations import tasks
+
+    synced, sent = [], []
+    monkeypatch.setattr(tasks.channel_account_sync, "delay", synced.append)
+    monkeypatch.setattr(tasks.current_app, "send_task", lambda name, args: sent.append((name, args)))
+    account = allegro_connect_start(organization=org)
+    allegro_sandbox.approve(account.connect_state["user_code"], seller="SklepTest")
+    allegro_sandbox.advance_clock(6)
+    assert tasks.allegro_connect_poll(account.pk) == "connected"
+    assert synced == [account.pk]
+    assert sent == [("sla.tasks.quality_snapshots_import", [account.pk])]
