@@ -195,6 +195,10 @@ class Conversation(models.Model):
                 condition=~Q(status="closed"),
                 name="conv_org_open_idx",
             ),
+            # Conversations about one order (e-mail threading by order, the contact of an order).
+            models.Index(
+                fields=["organization", "order_id"], condition=~Q(order_id=""), name="conv_org_order_idx"
+            ),
             # The waiting conversations (the "awaiting" filter) by primary key: the awaiting list and
             # its "due soon" count check each open clock's conversation with an index-only probe here
             # rather than a read of the conversation's row (sla_open_marketplace_count).
