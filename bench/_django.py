@@ -22,6 +22,9 @@ def setup(db_name: str = "replydesk_bench") -> None:
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
     os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "q8m3bbuLDTpD3xJmIwP0fS7U7k6tf3vJ-ZQ7p2G1K9A=")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # Measured as in production: DEBUG off (no query log kept per statement).
+    os.environ.setdefault("DEBUG", "false")
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     import psycopg
 

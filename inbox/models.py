@@ -115,7 +115,8 @@ class ContactIdentity(models.Model):
         ALLEGROMAIL = "allegromail", _("Masked Allegro e-mail")
         EMAIL = "email", _("E-mail")
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    # Indexed by contactidentity_unique (organization, kind, value), which leads with it.
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, db_index=False)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     value = models.CharField(max_length=320)
@@ -142,8 +143,15 @@ class Conversation(models.Model):
         SNOOZED = "snoozed", _("Snoozed")
         CLOSED = "closed", _("Closed")
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="conversations")
-    account = models.ForeignKey(ChannelAccount, on_delete=models.PROTECT, related_name="conversations")
+    # Both indexed by composite indexes that lead with them (conv_org_recent_idx,
+    # conversation_unique_external): a single-column index would only cost writes and, for a new
+    # account without statistics yet, tempt the planner into walking the account's rows.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="conversations", db_index=False
+    )
+    account = models.ForeignKey(
+        ChannelAccount, on_delete=models.PROTECT, related_name="conversations", db_index=False
+    )
     kind = models.CharField(max_length=12, choices=Kind.choices)
     # Thread id, issue id or mail-thread root, unique per account and kind.
     external_id = models.CharField(max_length=200)
@@ -237,8 +245,10 @@ class Message(models.Model):
         BULK = "bulk", _("Bulk")
         SYSTEM = "system", _("System")
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    account = models.ForeignKey(ChannelAccount, on_delete=models.PROTECT, related_name="+")
+    # Indexed by msg_org_time_idx (organization first); the account is looked up with an external id
+    # (message_unique_external). Only deleting an account reads its messages without an index.
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, db_index=False)
+    account = models.ForeignKey(ChannelAccount, on_delete=models.PROTECT, related_name="+", db_index=False)
     # Indexed by msg_conv_time_idx (conversation first), which also serves the thread's order.
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
@@ -276,9 +286,11 @@ class Message(models.Model):
 
     class Meta:
         constraints = [
-            # Idempotent ingest: the same provider message is stored once per account.
+            # Idempotent ingest: the same provider message is stored once per account. The external
+            # id leads: a lookup of a batch of ids (external_id IN …) is then always an index search,
+            # even for a new account that the planner's statistics do not know yet.
             models.UniqueConstraint(
-                fields=["account", "external_id"],
+                fields=["external_id", "account"],
                 condition=Q(external_id__isnull=False),
                 name="message_unique_external",
             ),
