@@ -12,8 +12,9 @@ from django.utils import timezone
 from .models import ChannelAccount, Conversation, ConversationRead, Message, Organization
 
 FILTERS = ("awaiting", "mine", "unassigned", "all", "closed")
-# The "closed" count stops there (shown as "999+").
-CLOSED_COUNT_LIMIT = 999
+# The "closed" and "due soon" counts stop there (shown as "999+"): counting every closed conversation
+# would read the organization's history, every overdue one a probe each, on each refresh.
+COUNT_LIMIT = 999
 # "due": the marketplace deadline, soonest first (the default of the waiting lists); "risk": the points
 # of the quality score that answering now saves at the next daily cut-off, most first (then "due").
 SORTS = ("due", "risk")
@@ -164,9 +165,10 @@ def conversation_counts(
     *, organization: Organization, user, due_within: float = 4, now: datetime | None = None
 ) -> dict[str, int | bool]:
     """The count beside each filter, and how many waiting conversations are due within `due_within`
-    hours or overdue ("due_soon", one query over the open-clock index). Three queries whatever the
+    hours or overdue ("due_soon", one query over the open-clock index, up to COUNT_LIMIT then
+    `due_soon_more`). Three queries whatever the
     number of conversations: the open filters over the open conversations only (the partial index
-    `conv_org_open_idx`); "closed" up to CLOSED_COUNT_LIMIT (then `closed_more`), as counting every
+    `conv_org_open_idx`); "closed" up to COUNT_LIMIT (then `closed_more`), as counting every
     closed conversation would read the organization's whole history on each refresh."""
     from sla import selectors as sla_selectors
 
@@ -183,15 +185,18 @@ def conversation_counts(
         .aggregate(**{name: Count("organization", filter=q) for name, q in open_filters.items()})
     )
     closed = Conversation.objects.filter(organization=organization, status=Conversation.Status.CLOSED)
-    counts["closed"] = closed[: CLOSED_COUNT_LIMIT + 1].count()
-    counts["closed_more"] = counts["closed"] > CLOSED_COUNT_LIMIT
-    counts["closed"] = min(counts["closed"], CLOSED_COUNT_LIMIT)
+    counts["closed"] = closed[: COUNT_LIMIT + 1].count()
+    counts["closed_more"] = counts["closed"] > COUNT_LIMIT
+    counts["closed"] = min(counts["closed"], COUNT_LIMIT)
     awaiting = Conversation.objects.filter(organization=organization).filter(_filter_q("awaiting", user))
     counts["due_soon"] = sla_selectors.sla_open_marketplace_count(
         organization=organization,
         due_before=(now or timezone.now()) + timedelta(hours=due_within),
         conversations=awaiting,
+        limit=COUNT_LIMIT + 1,
     )
+    counts["due_soon_more"] = counts["due_soon"] > COUNT_LIMIT
+    counts["due_soon"] = min(counts["due_soon"], COUNT_LIMIT)
     return counts
 
 

@@ -117,22 +117,27 @@ def sla_open_marketplace_q(*, organization: Organization, due_before: datetime |
 
 
 def sla_open_marketplace_count(
-    *, organization: Organization, due_before: datetime, conversations: QuerySet[Conversation]
+    *,
+    organization: Organization,
+    due_before: datetime,
+    conversations: QuerySet[Conversation],
+    limit: int | None = None,
 ) -> int:
-    """How many of `conversations` have an open marketplace clock due by `due_before` (overdue included).
+    """How many of `conversations` have an open marketplace clock due by `due_before` (overdue included),
+    counting at most `limit` of them if given.
 
     Driven from `slaclock_org_open_due_idx`: one primary-key probe per due clock (a LIMIT 1 scalar
     subquery, which the planner cannot turn into a hash join over every conversation), so the cost
-    follows the number due, not the number of conversations.
+    follows the number due, not the number of conversations (capped by `limit`).
     """
     match = conversations.filter(pk=OuterRef("conversation_id")).values("pk")[:1]
-    return (
+    clocks = (
         SlaClock.objects.filter(organization=organization, kind=MARKETPLACE, due_at__lte=due_before)
         .filter(OPEN_Q)
         .annotate(conversation_match=Subquery(match))
         .filter(conversation_match__isnull=False)
-        .count()
     )
+    return (clocks[:limit] if limit is not None else clocks).count()
 
 
 def sla_clock_state(clock: SlaClock, now: datetime | None = None) -> str:

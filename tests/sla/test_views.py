@@ -86,6 +86,16 @@ def test_breaching_within_n_hours_includes_the_overdue(client, alice, three):
     assert 'data-state="breached"' in body
 
 
+def test_the_due_soon_count_stops_at_the_limit(client, alice, three, monkeypatch):
+    monkeypatch.setattr(inbox_selectors, "COUNT_LIMIT", 1)
+    client.force_login(alice)
+    with time_machine.travel(waw(2026, 3, 5, 11), tick=False):  # all three due within 4 h or overdue
+        counts = inbox_selectors.conversation_counts(organization=three.organization, user=alice)
+        body = client.get(LIST).content.decode()
+    assert (counts["due_soon"], counts["due_soon_more"]) == (1, True)
+    assert '<span data-count="due_soon">1+</span>' in body
+
+
 def test_the_list_keeps_the_due_filter_when_it_refreshes(client, alice, three):
     client.force_login(alice)
     body = client.get(LIST + "?due_within=4").content.decode()
