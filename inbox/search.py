@@ -61,8 +61,8 @@ TIER_WORDS = 2  # all the query's words
 TIER_SUBSTRING = 3
 TIER_TYPO = 4
 
-# The first query of each search looks at this many days (see newest_first).
-RECENT_DAYS = 7
+# The first queries of each search look at the last day, then the last week (see newest_first).
+RECENT_WINDOWS_DAYS = (1, 7)
 # work_mem of the search's transaction (SET LOCAL): its bitmaps stay exact.
 SEARCH_WORK_MEM = "64MB"
 
@@ -264,19 +264,30 @@ def _ts(at: datetime | None) -> float:
 
 
 def newest_first(qs: QuerySet, field: str, depth: int) -> list:
-    """The `depth` newest rows of `qs` by `field`: those of the last RECENT_DAYS first, then (only
-    when they are fewer) the older ones.
+    """The `depth` newest rows of `qs` by `field`: those of the last day first, then of the rest of the
+    week, then (only while they are fewer than `depth`) the older ones (RECENT_WINDOWS_DAYS).
 
-    Bounding the first query by time bounds its cost at any size: a word found in 1 % of the
-    messages has 100,000 hits at 10 million; sorting them all, or walking the newest messages
-    until `depth` of them turn up, both take seconds. Within the last weeks either plan reads a
-    few thousand rows. Only a word with fewer than `depth` recent hits needs the second query,
-    and such a word is rare enough for its index entries to be read in full."""
-    since = timezone.now() - timedelta(days=RECENT_DAYS)
-    rows = list(qs.filter(**{f"{field}__gte": since}).order_by(f"-{field}")[:depth])
-    if len(rows) < depth:
-        older = Q(**{f"{field}__lt": since}) | Q(**{f"{field}__isnull": True})
-        rows += list(qs.filter(older).order_by(F(field).desc(nulls_last=True))[: depth - len(rows)])
+    Bounding each query by time bounds its cost at any size: a word found in 1 % of the messages has
+    100,000 hits at 10 million; sorting them all, or walking the newest messages until `depth` of them
+    turn up, both take seconds — and a prefix search makes PostgreSQL recompute the text's tsvector
+    for every candidate row (a GIN prefix match is rechecked). A common word fills a page from the last
+    day alone (bench/search.py: a two-word phrase of common words went from 450 to … ms at 10 million
+    messages); a word with fewer recent hits needs the next window, and a word with fewer than `depth`
+    hits in a week is rare enough for its index entries to be read in full."""
+    now = timezone.now()
+    rows: list = []
+    newer_than: datetime | None = None
+    for days in RECENT_WINDOWS_DAYS:
+        since = now - timedelta(days=days)
+        window = qs.filter(**{f"{field}__gte": since})
+        if newer_than is not None:
+            window = window.filter(**{f"{field}__lt": newer_than})
+        rows += list(window.order_by(f"-{field}")[: depth - len(rows)])
+        if len(rows) >= depth:
+            return rows
+        newer_than = since
+    older = Q(**{f"{field}__lt": newer_than}) | Q(**{f"{field}__isnull": True})
+    rows += list(qs.filter(older).order_by(F(field).desc(nulls_last=True))[: depth - len(rows)])
     return rows
 
 

@@ -282,8 +282,11 @@ def test_the_queries_can_use_the_search_indexes(org, alice, shop, q, index):
 
 
 def test_older_messages_are_found_after_the_recent_ones(org, alice, account):
-    """Each query looks at the last RECENT_DAYS first and at older rows when that is not a page."""
-    old = receive(account, "Stara reklamacja pralki", thread="t-old", ago=24 * (search.RECENT_DAYS + 30))
+    """Each query looks at the last day, then the week, and at older rows when that is not a page."""
+    old = receive(
+        account, "Stara reklamacja pralki", thread="t-old", ago=24 * (max(search.RECENT_WINDOWS_DAYS) + 30)
+    )
+    week = receive(account, "Reklamacja pralki sprzed trzech dni", thread="t-week", ago=72)
     new = receive(account, "Nowa reklamacja pralki", thread="t-new", ago=2)
-    assert ids(find(org, alice, "reklamacja pralki")) == [new.pk, old.pk]
+    assert ids(find(org, alice, "reklamacja pralki")) == [new.pk, week.pk, old.pk]
     assert ids(find(org, alice, "stara")) == [old.pk]
