@@ -16,9 +16,10 @@ migration 0004, each index led by `organization_id`, so an index scan is scoped 
   conversation fields, only when nothing else matched. Message text is not searched with typos: at
   ten million messages the common trigrams make that scan too expensive.
 
-Each query reads at most `CANDIDATES` rows newest first: for a common word the planner walks
-`msg_org_time_idx` (organization, newest first) and stops after `CANDIDATES` hits; for a rare one it
-reads the word's entries from the GIN index and sorts those. The hits are grouped by conversation and
+Each query reads at most `CANDIDATES` rows newest first. Message words are first tested row by row
+on the organization's newest WALK_ROWS messages (walking `msg_org_time_idx`), where a common word
+fills its page; a rarer one then reads the word's entries from the GIN index, a day, a week, then
+the rest at a time (`newest_first`), and sorts those. The hits are grouped by conversation and
 ranked: buyer / order id match, phrase, all words, substring, typo; newest first within each.
 
 SQLite (`make run`'s embedded default): the same tiers with `icontains` (case-insensitive for ASCII
@@ -34,7 +35,17 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, QuerySet, TextField, Value
+from django.db.models import (
+    BooleanField,
+    Exists,
+    F,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+)
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.html import escape
@@ -61,6 +72,8 @@ TIER_WORDS = 2  # all the query's words
 TIER_SUBSTRING = 3
 TIER_TYPO = 4
 
+# Message words: the newest messages tested one by one before the word index is asked (_word_hits).
+WALK_ROWS = 10000
 # The first queries of each search look at the last day, then the last week (see newest_first).
 RECENT_WINDOWS_DAYS = (1, 7)
 # work_mem of the search's transaction (SET LOCAL): its bitmaps stay exact.
@@ -196,17 +209,23 @@ class WordSimilar(_Binary):
 
 
 class TextMatches(Func):
-    """The text's words match the tsquery: the GIN index `msg_search_fts_idx`."""
+    """The text's words match the tsquery: the GIN index `msg_search_fts_idx`.
+
+    `indexed=False` tests the same with the operator's function, ts_match_vq(), which no index serves:
+    the planner then has to test row by row what the query's other conditions select."""
 
     output_field = BooleanField()
+
+    def __init__(self, *expressions, indexed: bool = True):
+        super().__init__(*expressions)
+        self.indexed = indexed
 
     def as_sql(self, compiler, connection, **extra):
         text, text_params = compiler.compile(self.source_expressions[0])
         query, query_params = compiler.compile(self.source_expressions[1])
-        sql = (
-            f"(to_tsvector('simple'::regconfig, immutable_unaccent({text})) "
-            f"@@ to_tsquery('simple'::regconfig, immutable_unaccent({query})))"
-        )
+        vector = f"to_tsvector('simple'::regconfig, immutable_unaccent({text}))"
+        tsquery = f"to_tsquery('simple'::regconfig, immutable_unaccent({query}))"
+        sql = f"({vector} @@ {tsquery})" if self.indexed else f"ts_match_vq({vector}, {tsquery})"
         return sql, [*text_params, *query_params]
 
 
@@ -270,10 +289,10 @@ def newest_first(qs: QuerySet, field: str, depth: int) -> list:
     Bounding each query by time bounds its cost at any size: a word found in 1 % of the messages has
     100,000 hits at 10 million; sorting them all, or walking the newest messages until `depth` of them
     turn up, both take seconds — and a prefix search makes PostgreSQL recompute the text's tsvector
-    for every candidate row (a GIN prefix match is rechecked). A common word fills a page from the last
-    day alone (bench/search.py: a two-word phrase of common words went from 450 to … ms at 10 million
-    messages); a word with fewer recent hits needs the next window, and a word with fewer than `depth`
-    hits in a week is rare enough for its index entries to be read in full."""
+    for every candidate row (a GIN prefix match is rechecked). A word with few hits in the last day
+    needs the next window, and a word with fewer than `depth` hits in a week is rare enough for its
+    index entries to be read in full. (The commonest words never get here: `_word_hits` walks the
+    newest messages first.)"""
     now = timezone.now()
     rows: list = []
     newer_than: datetime | None = None
@@ -330,7 +349,7 @@ def _search_hits(
     if long_enough:
         _buyer_hits(hits, organization, query, conv_qs, postgres, depth)
     # 2. Message words.
-    _word_hits(hits, query, msg_qs, postgres, depth)
+    _word_hits(hits, query, msg_qs, postgres, depth, newest=Message.objects.filter(organization=organization))
     # 3. Substrings of message text (order numbers, codes, parts of words) when nothing matched yet:
     #    over ten million messages a long fragment's trigrams cost ~100 ms, spent only when needed.
     if postgres and long_enough and not hits:
@@ -348,26 +367,48 @@ def _search_hits(
 
 
 def _word_hits(
-    hits: dict[int, Hit], query: SearchQuery, msg_qs: QuerySet, postgres: bool, depth: int
+    hits: dict[int, Hit],
+    query: SearchQuery,
+    msg_qs: QuerySet,
+    postgres: bool,
+    depth: int,
+    *,
+    newest: QuerySet,
 ) -> None:
+    """`msg_qs`: the messages searched (the inbox's filter applied); `newest`: all the organization's,
+    whose newest WALK_ROWS are walked first (with a filter that keeps few conversations, counting its
+    own messages would walk far back)."""
     phrase = len(query.terms) > 1
     if postgres:
-        qs = msg_qs
         # Each word as a regular expression over the raw text first ("zolt" → [zZżŻźŹ][oOóÓ][lLłŁ][tT]):
         # a necessary condition ten times cheaper than to_tsvector(immutable_unaccent(text)), which
-        # PostgreSQL evaluates first. It matters for a common word, whose plan walks the newest
-        # messages and tests each of them (to_tsvector then runs only on the few that pass).
-        for term in query.terms:
-            qs = qs.filter(Regex(F("text"), Value(_accent_regex(term))))
-        qs = qs.filter(TextMatches(F("text"), Value(_tsquery(query.terms, "&"))))
-        if phrase:
-            # Evaluated on the candidate rows only (the SELECT list), not on every match.
-            qs = qs.annotate(phrase=TextMatches(F("text"), Value(_tsquery(query.terms, "<->"))))
-        else:
-            qs = qs.annotate(phrase=Value(True, output_field=BooleanField()))
-        rows = newest_first(
-            qs.values_list("conversation_id", "id", "source_created_at", "phrase"), "source_created_at", depth
+        # PostgreSQL evaluates first: to_tsvector then runs only on the few rows that pass.
+        regexes = [Regex(F("text"), Value(_accent_regex(term))) for term in query.terms]
+
+        def matching(*, indexed: bool) -> QuerySet:
+            qs = msg_qs.filter(
+                *regexes, TextMatches(F("text"), Value(_tsquery(query.terms, "&")), indexed=indexed)
+            )
+            if phrase:  # evaluated on the candidate rows only (the SELECT list), not on every match
+                return qs.annotate(phrase=TextMatches(F("text"), Value(_tsquery(query.terms, "<->"))))
+            return qs.annotate(phrase=Value(True, output_field=BooleanField()))
+
+        columns = ("conversation_id", "id", "source_created_at", "phrase")
+        # A common word's page is among the newest messages: the newest WALK_ROWS are tested one by
+        # one, newest first, until a page is found (the word index, which the planner may prefer,
+        # would read every message with the word — hundreds of thousands at 10 million — before the
+        # newest could be picked). Only a rarer word goes on to the index (newest_first).
+        oldest_walked = list(
+            newest.order_by("-source_created_at").values_list("source_created_at", flat=True)[
+                WALK_ROWS - 1 : WALK_ROWS
+            ]
         )
+        walk = matching(indexed=False)
+        if oldest_walked:
+            walk = walk.filter(source_created_at__gte=oldest_walked[0])
+        rows = list(walk.order_by("-source_created_at").values_list(*columns)[:depth])
+        if len(rows) < depth and oldest_walked:
+            rows = newest_first(matching(indexed=True).values_list(*columns), "source_created_at", depth)
     else:
         # SQLite: every word as a substring; the phrase is checked here on the candidates.
         qs = msg_qs

@@ -245,12 +245,14 @@ def test_sqlite_fallback_branch(org, alice, shop, monkeypatch):
         ("kowalsky", "conv_search_trgm_idx"),  # typo: %> over the trigram index
     ],
 )
-def test_the_queries_can_use_the_search_indexes(org, alice, shop, q, index):
+def test_the_queries_can_use_the_search_indexes(org, alice, shop, q, index, monkeypatch):
     """Each condition is written exactly as its index expression (migration 0004), the organization
     inside the index. On these tiny tables the planner would rather walk a btree, so the other
     indexes are dropped for the test (DDL is transactional: the test's rollback restores them)."""
     from django.test.utils import CaptureQueriesContext
 
+    # The newest message walked, then the word index asked (a common word's walk needs no index).
+    monkeypatch.setattr(search, "WALK_ROWS", 1)
     tables = ("inbox_message", "inbox_conversation", "inbox_contact", "inbox_contactidentity")
     plans = []
     with connection.cursor() as cursor:
@@ -281,8 +283,11 @@ def test_the_queries_can_use_the_search_indexes(org, alice, shop, q, index):
     assert any(index in plan and "organization_id" in plan for plan in plans), plans
 
 
-def test_older_messages_are_found_after_the_recent_ones(org, alice, account):
-    """Each query looks at the last day, then the week, and at older rows when that is not a page."""
+@pytest.mark.parametrize("walk_rows", [1, 2, search.WALK_ROWS])
+def test_older_messages_are_found_after_the_recent_ones(org, alice, account, walk_rows, monkeypatch):
+    """The newest messages are tested one by one first; then each query looks at the last day, then
+    the week, and at older rows when that is not a page. The same hits whatever was walked."""
+    monkeypatch.setattr(search, "WALK_ROWS", walk_rows)
     old = receive(
         account, "Stara reklamacja pralki", thread="t-old", ago=24 * (max(search.RECENT_WINDOWS_DAYS) + 30)
     )
