@@ -17,6 +17,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from inbox.attachments import MAX_FILES, inbound_verdict, inspect_zip
 from inbox.models import Attachment, Message
@@ -35,6 +36,13 @@ def _zip(entries: dict[str, bytes], *, compression=zipfile.ZIP_DEFLATED) -> byte
         for name, data in entries.items():
             archive.writestr(name, data)
     return buffer.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """The refusal reasons are shown to agents in their language; these tests read the English ones."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture(scope="module")
