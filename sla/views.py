@@ -163,6 +163,14 @@ TEAM_FIGURE_TITLES = {
 }
 
 
+def _key_of_organization(org, dimension: str, key: str) -> None:
+    """Tenancy of a drill-down key: another organization's account or user is a 404, not an empty list."""
+    if dimension == "account" and not org.channel_accounts.filter(pk=int(key)).exists():
+        raise Http404("No such account")
+    if dimension == "agent" and key != "none" and not org.memberships.filter(user_id=int(key)).exists():
+        raise Http404("No such agent")
+
+
 @require_GET
 @lead_required
 def metrics_team(request: HttpRequest, figure: str, dimension: str, key: str) -> HttpResponse:
@@ -175,11 +183,7 @@ def metrics_team(request: HttpRequest, figure: str, dimension: str, key: str) ->
     ):
         raise Http404("Bad key")
     org = request.membership.organization
-    # Tenancy: another organization's account or user is a 404, not an empty list.
-    if dimension == "account" and not org.channel_accounts.filter(pk=int(key)).exists():
-        raise Http404("No such account")
-    if dimension == "agent" and key != "none" and not org.memberships.filter(user_id=int(key)).exists():
-        raise Http404("No such agent")
+    _key_of_organization(org, dimension, key)
     clocks = board_selectors.sla_team_conversations(
         organization=org, figure=figure, dimension=dimension, key=key
     )
@@ -563,11 +567,7 @@ def quality_lost(request: HttpRequest, dimension: str, key: str) -> HttpResponse
     if (numeric and not key.isdigit()) or (dimension == "kind" and key not in Conversation.Kind.values):
         raise Http404("Bad key")
     org = request.membership.organization
-    # Tenancy: another organization's account or user is a 404, not an empty list.
-    if dimension == "account" and not org.channel_accounts.filter(pk=int(key)).exists():
-        raise Http404("No such account")
-    if dimension == "agent" and key != "none" and not org.memberships.filter(user_id=int(key)).exists():
-        raise Http404("No such agent")
+    _key_of_organization(org, dimension, key)
     rows = quality_selectors.quality_lost_conversations(organization=org, dimension=dimension, key=key)
     data = quality_selectors.quality_attribution(organization=org)
     row = next(
