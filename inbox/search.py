@@ -74,6 +74,8 @@ TIER_TYPO = 4
 
 # Message words: the newest messages tested one by one before the word index is asked (_word_hits).
 WALK_ROWS = 10000
+# A filter that keeps at most this many conversations is searched from their messages (_search_hits).
+SMALL_SCOPE = 2000
 # The first queries of each search look at the last day, then the last week (see newest_first).
 RECENT_WINDOWS_DAYS = (1, 7)
 # work_mem of the search's transaction (SET LOCAL): its bitmaps stay exact.
@@ -337,11 +339,20 @@ def _search_hits(
     hits: dict[int, Hit] = {}
     conv_qs = Conversation.objects.filter(organization=organization)
     msg_qs = Message.objects.filter(organization=organization)
+    scoped = False  # the messages of a filter's few conversations
     if conversations is not None:
         conv_qs = conv_qs.filter(conversations)
-        msg_qs = msg_qs.filter(
-            Exists(Conversation.objects.filter(conversations, pk=OuterRef("conversation_id")))
-        )
+        # A filter that keeps few conversations ("mine", a kind of case…) is searched from them: their
+        # messages are read by conversation and tested one by one. A large one ("closed") is checked
+        # per candidate message instead.
+        few = list(conv_qs.order_by().values_list("pk", flat=True)[: SMALL_SCOPE + 1])
+        scoped = len(few) <= SMALL_SCOPE
+        if scoped:
+            msg_qs = msg_qs.filter(conversation_id__in=few)
+        else:
+            msg_qs = msg_qs.filter(
+                Exists(Conversation.objects.filter(conversations, pk=OuterRef("conversation_id")))
+            )
     long_enough = len(query.fragment) >= MIN_FRAGMENT
     depth = min(max(3 * wanted, MIN_CANDIDATES), CANDIDATES)
 
@@ -349,7 +360,8 @@ def _search_hits(
     if long_enough:
         _buyer_hits(hits, organization, query, conv_qs, postgres, depth)
     # 2. Message words.
-    _word_hits(hits, query, msg_qs, postgres, depth, newest=Message.objects.filter(organization=organization))
+    newest = Message.objects.filter(organization=organization)
+    _word_hits(hits, query, msg_qs, postgres, depth, newest=newest, scoped=scoped)
     # 3. Substrings of message text (order numbers, codes, parts of words) when nothing matched yet:
     #    over ten million messages a long fragment's trigrams cost ~100 ms, spent only when needed.
     if postgres and long_enough and not hits:
@@ -374,10 +386,11 @@ def _word_hits(
     depth: int,
     *,
     newest: QuerySet,
+    scoped: bool = False,
 ) -> None:
     """`msg_qs`: the messages searched (the inbox's filter applied); `newest`: all the organization's,
-    whose newest WALK_ROWS are walked first (with a filter that keeps few conversations, counting its
-    own messages would walk far back)."""
+    whose newest WALK_ROWS are walked first (counting the filter's own messages could walk far back).
+    `scoped`: `msg_qs` holds the messages of a few conversations, all of them tested one by one."""
     phrase = len(query.terms) > 1
     if postgres:
         # Each word as a regular expression over the raw text first ("zolt" → [zZżŻźŹ][oOóÓ][lLłŁ][tT]):
@@ -404,7 +417,9 @@ def _word_hits(
             ]
         )
         walk = matching(indexed=False)
-        if oldest_walked:
+        if scoped:  # a few conversations' messages, read by conversation: all of them tested
+            oldest_walked = []
+        elif oldest_walked:
             walk = walk.filter(source_created_at__gte=oldest_walked[0])
         rows = list(walk.order_by("-source_created_at").values_list(*columns)[:depth])
         if len(rows) < depth and oldest_walked:

@@ -121,7 +121,7 @@ def conversation_search(
     the same rows as `conversation_list` (its filters apply), each with `search_snippet` (safe HTML,
     the match in <mark>) and `search_hit`. At most `search.MAX_RESULTS` are ranked; `offset` pages
     through them. A query that cannot be searched (blank, too long) returns no rows: see
-    `search.search_query_parse(q).error`. At most 12 queries (SET LOCAL work_mem included)."""
+    `search.search_query_parse(q).error`. At most 16 queries (SET LOCAL work_mem included)."""
     from . import search
 
     query = search.search_query_parse(q)

@@ -132,7 +132,10 @@ def test_another_organizations_messages_are_never_found(org, alice, charlie, sho
     assert ids(find(theirs.organization, charlie, "zwrot")) == [theirs.pk]
 
 
-def test_filters_combine_with_the_search(org, alice, bob, account, shop):
+@pytest.mark.parametrize("small_scope", [0, search.SMALL_SCOPE])
+def test_filters_combine_with_the_search(org, alice, bob, account, shop, small_scope, monkeypatch):
+    """A filter with few conversations is searched from their messages, a larger one per message."""
+    monkeypatch.setattr(search, "SMALL_SCOPE", small_scope)
     services.conversation_assign(shop["zolty"], assignee=alice, acting_user=alice)
     receive(account, "Drugi żółty czajnik", thread="t-zolty-2")
     assert ids(find(org, alice, "zolty", filter_name="mine")) == [shop["zolty"].pk]
