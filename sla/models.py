@@ -283,6 +283,21 @@ class SlaDailyRollup(models.Model):
     NULL in an `ON CONFLICT` target).
     """
 
+    # The additive columns (upserted as sums by sla.services, read by the boards).
+    SUMS = (
+        "replied",
+        "on_time",
+        "late",
+        "breached",
+        "no_reply",
+        "marketplace_seconds",
+        "wall_seconds",
+        "team_measured",
+        "team_met",
+        "team_breached",
+        "team_seconds",
+    )
+
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+", db_index=False)
     day = models.DateField()
     account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+")

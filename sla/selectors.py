@@ -484,18 +484,6 @@ _FOLD_ROLLUP_KEY = {
     "agent": "agent_key",
 }
 _FOLD_CLOCK_KEY = {"account": "account", "kind": "kind", "channel": "channel", "agent": "assignee"}
-_ROLLUP_FIELDS = (
-    "replied",
-    "on_time",
-    "late",
-    "breached",
-    "no_reply",
-    "marketplace_seconds",
-    "wall_seconds",
-    "team_measured",
-    "team_met",
-    "team_breached",
-)
 
 
 def sla_board_data(
@@ -510,7 +498,7 @@ def sla_board_data(
     rollups = list(
         SlaDailyRollup.objects.filter(
             organization=organization, day__gte=span.start_day, day__lte=span.end_day
-        ).values("day", *_FOLD_ROLLUP_KEY.values(), *_ROLLUP_FIELDS)
+        ).values("day", *_FOLD_ROLLUP_KEY.values(), *SlaDailyRollup.SUMS)
     )
     clocks = list(
         SlaClock.objects.filter(organization=organization, kind=MARKETPLACE)

@@ -661,19 +661,7 @@ def _canonical_events(clock: SlaClock, plan: ClockPlan, episode: Episode) -> lis
 # Daily rollups (rules.md §3)
 # ==================================================================================================
 
-_ROLLUP_SUMS = (
-    "replied",
-    "on_time",
-    "late",
-    "breached",
-    "no_reply",
-    "marketplace_seconds",
-    "wall_seconds",
-    "team_measured",
-    "team_met",
-    "team_breached",
-    "team_seconds",
-)
+_ROLLUP_SUMS = SlaDailyRollup.SUMS
 
 
 def _contribution(record: ResponseRecord) -> dict[str, int]:
