@@ -11,7 +11,19 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Case, Count, ExpressionWrapper, F, FloatField, Func, Q, Sum, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Func,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Cast, ExtractHour, Greatest, Least, Round, TruncDate
 from django.db.models.lookups import GreaterThan
 from django.utils import timezone
@@ -29,6 +41,18 @@ WINDOW_DAYS = 30
 DISCUSSION_KINDS = (Conversation.Kind.DISCUSSION, Conversation.Kind.CLAIM)
 # The Message Center's messages (Allegro counts them, and mail to the masked address shows there).
 MESSAGE_KINDS = (Conversation.Kind.MESSAGE, Conversation.Kind.EMAIL)
+
+
+def _overdue_clocks(organization: Organization, account_ids, start: datetime, now: datetime) -> QuerySet:
+    """Open marketplace clocks of these accounts whose deadline passed within [start, now]: unanswered
+    messages that count as late (rules.md §3), for the mirror, the attribution and the lost list."""
+    return (
+        SlaClock.objects.filter(
+            organization=organization, kind=MARKETPLACE, due_at__gte=start, due_at__lte=now
+        )
+        .filter(OPEN_Q)
+        .filter(conversation__account_id__in=account_ids)
+    )
 
 
 def _area_kind(conversation_kind: str) -> str | None:
@@ -119,11 +143,7 @@ def quality_inputs_by_day(
         )
 
     overdue = (
-        SlaClock.objects.filter(
-            organization=organization, kind=MARKETPLACE, due_at__gte=start, due_at__lte=now
-        )
-        .filter(OPEN_Q)
-        .filter(conversation__account_id__in=account_ids)
+        _overdue_clocks(organization, account_ids, start, now)
         .annotate(
             d=TruncDate("due_at", tzinfo=LOCAL_TZ), a=F("conversation__account_id"), k=F("conversation__kind")
         )
@@ -558,11 +578,7 @@ def quality_attribution(*, organization: Organization, now: datetime | None = No
             cell["late"] += row["late"]
             cell["slow"] += float(row["slow"] or 0)
         overdue = (
-            SlaClock.objects.filter(
-                organization=organization, kind=MARKETPLACE, due_at__gte=start, due_at__lte=now
-            )
-            .filter(OPEN_Q)
-            .filter(conversation__account_id__in=ids)
+            _overdue_clocks(organization, ids, start, now)
             .annotate(
                 a=F("conversation__account_id"),
                 u=F("conversation__assignee_id"),
@@ -674,13 +690,7 @@ def quality_lost_conversations(
         decided_at__lte=now,
         account_id__in=ids,
     ).filter(late)
-    clocks = (
-        SlaClock.objects.filter(
-            organization=organization, kind=MARKETPLACE, due_at__gte=start, due_at__lte=now
-        )
-        .filter(OPEN_Q)
-        .filter(conversation__account_id__in=ids)
-    )
+    clocks = _overdue_clocks(organization, ids, start, now)
     value: object = key
     if dimension == "agent":
         value = None if key in ("", "none") else int(key)

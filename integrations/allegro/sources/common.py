@@ -63,6 +63,15 @@ def kind_of(value: Any) -> str:
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
+def keep_objects(entries: list, into: list, problems: list, what: str) -> None:
+    """Append a page's JSON objects to `into`; any other entry is noted as an unreadable message."""
+    for entry in entries:
+        if isinstance(entry, dict):
+            into.append(entry)
+        else:
+            problems.append((MESSAGE_UNREADABLE, f"a {what} entry is {kind_of(entry)}, not an object", entry))
+
+
 class Source(Protocol):
     """One Allegro resource family that yields conversations (Message Center, issues, …).
 

@@ -34,6 +34,7 @@ from .common import (
     MESSAGES_UNREADABLE,
     SourceResult,
     iso,
+    keep_objects,
     kind_of,
     parse_time,
 )
@@ -229,13 +230,7 @@ class SaleIssues:
             if not isinstance(page, list):
                 problems.append((MESSAGES_UNREADABLE, f"the chat is missing (chat is {kind_of(page)})", body))
                 return chat
-            for entry in page:
-                if isinstance(entry, dict):
-                    chat.append(entry)
-                else:
-                    problems.append(
-                        (MESSAGE_UNREADABLE, f"a chat entry is {kind_of(entry)}, not an object", entry)
-                    )
+            keep_objects(page, chat, problems, "chat")
             if len(page) < PAGE:
                 return chat
             offset += PAGE

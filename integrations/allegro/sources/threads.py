@@ -32,6 +32,7 @@ from .common import (
     THREAD_UNREADABLE,
     SourceResult,
     iso,
+    keep_objects,
     kind_of,
     parse_time,
 )
@@ -183,13 +184,7 @@ class MessageCenterThreads:
                 detail = f"the list of messages is missing (messages is {kind_of(batch)})"
                 problems.append((MESSAGES_UNREADABLE, detail, page))
                 return messages
-            for entry in batch:
-                if isinstance(entry, dict):
-                    messages.append(entry)
-                else:
-                    problems.append(
-                        (MESSAGE_UNREADABLE, f"a message entry is {kind_of(entry)}, not an object", entry)
-                    )
+            keep_objects(batch, messages, problems, "message")
             if len(batch) < MESSAGES_PAGE:
                 return messages
             offset += MESSAGES_PAGE
