@@ -365,6 +365,8 @@ class ReceiveBatch:
 
     known_new: set[str] = field(default_factory=set)
     conversations: dict[tuple[str, str], Conversation] = field(default_factory=dict)
+    # (kind, external id) of conversations the caller checked are not stored (in this transaction).
+    absent_conversations: set[tuple[str, str]] = field(default_factory=set)
     sla_memo: dict = field(default_factory=dict)
 
     def prefetch(self, account: ChannelAccount, external_ids: Iterable[str]) -> None:
@@ -421,11 +423,14 @@ def _receive_in_batch(account: ChannelAccount, item: InboundMessage, batch: Rece
     key = (item.conversation_kind, item.conversation_external_id)
     conversation = batch.conversations.get(key)
     if conversation is None:
-        conversation = (
-            Conversation.objects.select_for_update()
-            .filter(account=account, kind=key[0], external_id=key[1])
-            .first()
-        )
+        if key in batch.absent_conversations:
+            batch.absent_conversations.discard(key)
+        else:
+            conversation = (
+                Conversation.objects.select_for_update()
+                .filter(account=account, kind=key[0], external_id=key[1])
+                .first()
+            )
         if conversation is None:
             conversation, _created = _conversation_create(
                 account,

@@ -47,7 +47,14 @@ from integrations.models import EmailSource
 
 from .mailbox import MailboxSettings
 from .parsing import REPLYDESK_HEADER, EmailKind, ParsedEmail, parse_allegro_masked_address, parse_email
-from .threads import ThreadContext, contact_identity_of, message_key, thread_resolve
+from .threads import (
+    SUBJECT_WINDOW,
+    ThreadContext,
+    ThreadLookups,
+    contact_identity_of,
+    message_key,
+    thread_resolve,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -389,21 +396,9 @@ def _inbound_item(
     created_at, date_problem = _created_at(parsed, received_at)
     if date_problem:
         problems.append(date_problem)
-    own = mailbox.own_addresses
-    outbound = parsed.from_email in own or (
-        parsed.header_from_email in own and bool(parsed.header_from_email)
-    )
-    if outbound:
-        counterpart = next((a for a in [*parsed.to, *parsed.cc] if a not in own), "")
-    else:
-        counterpart = parsed.from_email
-    masked = parse_allegro_masked_address(counterpart)
-    if masked is not None:
-        contact_address = f"{masked.buyer_hash}@{masked.domain}"
-        order_id = masked.transaction_id
-        _link_masked_identity(account, contact_address, order_id)
-    else:
-        contact_address, order_id = counterpart, ""
+    outbound, contact_address, order_id, masked = _counterpart(parsed, mailbox)
+    if masked:
+        _link_masked_identity(account, contact_address, order_id, context=context)
     if kind is EmailKind.BOUNCE:
         contact_address = ""  # a mail system is not a buyer
 
@@ -470,7 +465,27 @@ def _inbound_item(
     )
 
 
-def _link_masked_identity(account: ChannelAccount, address: str, order_id: str) -> None:
+def _counterpart(parsed: ParsedEmail, mailbox: MailboxSettings) -> tuple[bool, str, str, bool]:
+    """(written by the seller, the buyer's address, the order id, masked address?): the buyer is
+    the sender, or the first recipient outside the mailbox for mail the seller wrote elsewhere; a
+    masked `…+txid@allegromail.pl` address is the buyer's without the `+txid`, which is the order."""
+    own = mailbox.own_addresses
+    outbound = parsed.from_email in own or (
+        parsed.header_from_email in own and bool(parsed.header_from_email)
+    )
+    if outbound:
+        counterpart = next((a for a in [*parsed.to, *parsed.cc] if a not in own), "")
+    else:
+        counterpart = parsed.from_email
+    masked = parse_allegro_masked_address(counterpart)
+    if masked is not None:
+        return outbound, f"{masked.buyer_hash}@{masked.domain}", masked.transaction_id, True
+    return outbound, counterpart, "", False
+
+
+def _link_masked_identity(
+    account: ChannelAccount, address: str, order_id: str, *, context: ThreadContext | None = None
+) -> None:
     """A masked address seen for the first time with an order we know from Allegro: attach it to
     that order's buyer, so the mail shows in the buyer's timeline (rules.md §1)."""
     if not order_id:
@@ -490,6 +505,26 @@ def _link_masked_identity(account: ChannelAccount, address: str, order_id: str) 
     )
     if known is not None:
         inbox_services.contact_identity_add(known.contact, kind=kind, value=value)
+        if context is not None and context.lookups is not None:
+            context.lookups.identity_added((kind, value))
+
+
+def _thread_lookups(
+    account: ChannelAccount, mailbox: MailboxSettings, message_ids: list[str], mails: list[ParsedEmail]
+) -> ThreadLookups:
+    """`thread_resolve`'s lookups for a batch: what its mails' ids, senders and orders name."""
+    lookups = ThreadLookups(account)
+    ids, addresses, orders, dates = list(message_ids), [], [], []
+    for parsed in mails:
+        ids += parsed.thread_ids
+        ids += parsed.bounced_message_ids
+        _outbound, address, order_id, _masked = _counterpart(parsed, mailbox)
+        addresses.append(address)
+        orders.append(order_id)
+        dates.append(_created_at(parsed, None)[0])
+    since = min(dates) - SUBJECT_WINDOW if dates else None
+    lookups.prefetch(message_ids=ids, addresses=addresses, order_ids=orders, since=since)
+    return lookups
 
 
 def email_import(
@@ -536,14 +571,28 @@ def email_import(
             keys = {message_key(i) for i in ids}
             keys |= {message_key(f"{i}#{sha[:16]}") for i, (_raw, sha, _p) in zip(ids, prepared, strict=True)}
             receive_batch.prefetch(account, keys)
+            context.lookups = _thread_lookups(account, mailbox, ids, [parsed for _r, _s, parsed in prepared])
             timed("ingest", started)
         for raw, sha, parsed in prepared:
             started = clock()
             done = email_ingest(account, raw, mailbox=mailbox, context=context, prepared=(sha, parsed))
             started = timed("ingest", started)
             if done.item is not None:
-                _message, created = inbox_services.message_receive(account, done.item, batch=receive_batch)
+                item = done.item
+                lookups = context.lookups
+                # Threading found no such conversation (nor did the batch create it): the store need
+                # not look for it either.
+                if (
+                    lookups is not None
+                    and item.raw["thread_rule"] == "new"
+                    and lookups.conversations.get(item.conversation_external_id, 0) is None
+                ):
+                    key = (item.conversation_kind, item.conversation_external_id)
+                    receive_batch.absent_conversations.add(key)
+                message, created = inbox_services.message_receive(account, item, batch=receive_batch)
                 stored += int(created)
+                if lookups is not None and created:
+                    lookups.stored(message, contact_address=item.buyer_email)
             timed("store", started)
         return len(prepared), stored
 
@@ -560,9 +609,11 @@ def email_import(
             logger.info("email import: a concurrent writer; the batch again, mail by mail")
             context.by_message_id = threaded
             context.sources = {}
+            context.lookups = None
             with transaction.atomic():
                 done = run(prepared, batched=False)
         context.sources = {}
+        context.lookups = None
         seen += done[0]
         new += done[1]
         batch.clear()

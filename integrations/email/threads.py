@@ -30,7 +30,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Q
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
 
 from inbox.models import ChannelAccount, ContactIdentity, Conversation, Message
 
@@ -40,6 +41,8 @@ SUBJECT_WINDOW = timedelta(days=14)
 _TOKEN = re.compile(r"\s*\[#RD-(\d{1,12})\]", re.IGNORECASE)
 _CONVERSATION_KEY_MAX = 200  # Conversation.external_id
 _MESSAGE_KEY_MAX = 300  # Message.external_id
+SUBJECT_CANDIDATES = 50  # rule 4 reads a contact's (or order's) most recent conversations only
+_IN_CHUNK = 1000
 
 
 def subject_token(conversation_pk: int) -> str:
@@ -94,11 +97,207 @@ class ThreadContext:
 
     `sources` is filled by a batch import (`ingest.email_import`) inside its transaction: the
     stored `EmailSource` rows of each Message-ID it looked up at once (an absent key means "not
-    looked up", an empty list "none stored").
+    looked up", an empty list "none stored"). `lookups`, also a batch import's, holds what
+    `thread_resolve` would otherwise ask the database per mail.
     """
 
     by_message_id: dict[str, str] = field(default_factory=dict)
     sources: dict[str, list[tuple]] = field(default_factory=dict)
+    lookups: ThreadLookups | None = None
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A conversation rule 4 may pick: (external id, id, subject key, last activity, contact, order)."""
+
+    external_id: str
+    id: int
+    key: str
+    last_message_at: datetime
+    contact_id: int | None
+    order_id: str
+
+
+@dataclass
+class ThreadLookups:
+    """`thread_resolve`'s lookups for a whole batch of mails, read in a few queries at its start.
+
+    Used inside the batch's one transaction, and kept current by the batch itself: `stored()` is
+    told every message it stores, so a later mail of the batch sees what an earlier one created
+    exactly as a query would. A key that was not looked up at the start is looked up (and kept)
+    when a mail asks for it, so the lookups are a cache: never a reason to thread differently.
+
+    - `messages`: message key → (direction, conversation key, conversation id), or None if absent.
+    - `conversations`: e-mail conversation key → id, or None if absent.
+    - `contacts`: (identity kind, value) → the contacts' ids (rule 4's "same buyer").
+    - rule 4's candidates: the 50 most recent conversations of every contact and order the batch
+      names, active since `since` (the batch's oldest mail less 14 days), overlaid by the
+      conversations the batch touched (`touched`, the live objects the store keeps).
+    """
+
+    account: ChannelAccount
+    messages: dict[str, tuple[str, str, int] | None] = field(default_factory=dict)
+    conversations: dict[str, int | None] = field(default_factory=dict)
+    contacts: dict[tuple[str, str], tuple[int, ...]] = field(default_factory=dict)
+    since: datetime | None = None
+    by_contact: dict[int, list[_Candidate]] = field(default_factory=dict)
+    by_order: dict[str, list[_Candidate]] = field(default_factory=dict)
+    touched: dict[int, Conversation] = field(default_factory=dict)
+
+    def prefetch(
+        self,
+        *,
+        message_ids: Iterable[str],
+        addresses: Iterable[str],
+        order_ids: Iterable[str],
+        since: datetime | None,
+    ) -> None:
+        """Look up, for the whole batch: the stored messages and conversations its thread ids name,
+        its senders' contacts and rule 4's candidates of those contacts and orders since `since`."""
+        account = self.account
+        ids = [i for i in dict.fromkeys(message_ids) if i]
+        self._messages_load([message_key(i) for i in ids])
+        self._conversations_load([conversation_key(i) for i in ids])
+        identities = {contact_identity_of(a) for a in addresses if a}
+        identities.discard((ContactIdentity.Kind.EMAIL, ""))
+        self._contacts_load(identities)
+        if since is None:
+            return
+        self.since = since
+        contact_ids = {c for ids_ in self.contacts.values() for c in ids_}
+        orders = {o for o in order_ids if o}
+        recent = Conversation.objects.filter(
+            account=account, kind=Conversation.Kind.EMAIL, last_message_at__gte=since
+        )
+        # The 50 most recent per contact (and per order), as rule 4 reads them for one mail.
+        for column, values, into in (
+            ("contact_id", contact_ids, self.by_contact),
+            ("order_id", orders, self.by_order),
+        ):
+            if not values:
+                continue
+            rank = Window(RowNumber(), partition_by=[F(column)], order_by=F("last_message_at").desc())
+            rows = (
+                recent.filter(**{f"{column}__in": values})
+                .annotate(rank=rank)
+                .filter(rank__lte=SUBJECT_CANDIDATES)
+                .values_list("external_id", "id", "subject", "last_message_at", "contact_id", "order_id")
+            )
+            for value in values:
+                into[value] = []
+            for ext, pk, subject, last, contact_id, order in rows:
+                candidate = _Candidate(ext, pk, subject_key(subject), last, contact_id, order)
+                into[contact_id if column == "contact_id" else order].append(candidate)
+
+    def _messages_load(self, keys: list[str]) -> None:
+        keys = [k for k in keys if k not in self.messages]
+        for start in range(0, len(keys), _IN_CHUNK):
+            chunk = keys[start : start + _IN_CHUNK]
+            self.messages.update(dict.fromkeys(chunk))
+            for ext, direction, conv_ext, conv_id in Message.objects.filter(
+                account=self.account, external_id__in=chunk
+            ).values_list("external_id", "direction", "conversation__external_id", "conversation_id"):
+                self.messages[ext] = (direction, conv_ext, conv_id)
+
+    def _conversations_load(self, keys: list[str]) -> None:
+        keys = [k for k in keys if k not in self.conversations]
+        for start in range(0, len(keys), _IN_CHUNK):
+            chunk = keys[start : start + _IN_CHUNK]
+            self.conversations.update(dict.fromkeys(chunk))
+            self.conversations.update(
+                Conversation.objects.filter(
+                    account=self.account, kind=Conversation.Kind.EMAIL, external_id__in=chunk
+                ).values_list("external_id", "id")
+            )
+
+    def _contacts_load(self, identities: set[tuple[str, str]]) -> None:
+        identities = {i for i in identities if i not in self.contacts}
+        if not identities:
+            return
+        found: dict[tuple[str, str], list[int]] = {i: [] for i in identities}
+        query = Q()
+        for kind, value in identities:
+            query |= Q(kind=kind, value=value)
+        for kind, value, contact_id in ContactIdentity.objects.filter(
+            query, organization_id=self.account.organization_id
+        ).values_list("kind", "value", "contact_id"):
+            found[(kind, value)].append(contact_id)
+        self.contacts.update({i: tuple(ids) for i, ids in found.items()})
+
+    # --- what thread_resolve asks -------------------------------------------------------------
+
+    def stored_messages(self, keys: list[str]) -> dict[str, tuple[str, str, int]]:
+        self._messages_load(keys)
+        return {k: self.messages[k] for k in keys if self.messages[k] is not None}
+
+    def stored_conversations(self, keys: list[str]) -> dict[str, int]:
+        self._conversations_load(keys)
+        return {k: self.conversations[k] for k in keys if self.conversations[k] is not None}
+
+    def contact_ids(self, identity: tuple[str, str]) -> tuple[int, ...]:
+        self._contacts_load({identity})
+        return self.contacts[identity]
+
+    def candidates(
+        self, contact_ids: Iterable[int], order_id: str, since: datetime
+    ) -> list[_Candidate] | None:
+        """Rule 4's candidates, most recent first; None when the batch did not read them at its start."""
+        contact_ids = set(contact_ids)
+        if (
+            self.since is None
+            or since < self.since
+            or not contact_ids <= self.by_contact.keys()
+            or (order_id and order_id not in self.by_order)
+        ):
+            return None
+        found: dict[int, _Candidate] = {}
+        for contact_id in contact_ids:
+            found.update((c.id, c) for c in self.by_contact[contact_id][:SUBJECT_CANDIDATES])
+        if order_id:
+            found.update((c.id, c) for c in self.by_order[order_id][:SUBJECT_CANDIDATES])
+        for conversation in self.touched.values():  # as this batch left them
+            found.pop(conversation.pk, None)
+            if conversation.contact_id in contact_ids or (order_id and conversation.order_id == order_id):
+                found[conversation.pk] = _Candidate(
+                    conversation.external_id,
+                    conversation.pk,
+                    subject_key(conversation.subject),
+                    conversation.last_message_at,
+                    conversation.contact_id,
+                    conversation.order_id,
+                )
+        rows = sorted(
+            (c for c in found.values() if c.last_message_at >= since),
+            key=lambda c: c.last_message_at,
+            reverse=True,
+        )
+        return rows[:SUBJECT_CANDIDATES]
+
+    # --- what the batch tells -----------------------------------------------------------------
+
+    def stored(self, message: Message, *, contact_address: str) -> None:
+        """A message the batch stored (in its conversation, which stays current in memory)."""
+        conversation = message.conversation
+        self.messages[message.external_id] = (message.direction, conversation.external_id, conversation.pk)
+        if conversation.kind != Conversation.Kind.EMAIL:
+            return
+        key = conversation.external_id
+        created = key in self.conversations and self.conversations[key] is None
+        self.conversations[key] = conversation.pk
+        self.touched[conversation.pk] = conversation
+        identity = contact_identity_of(contact_address)
+        if identity[1] and self.contacts.get(identity) == ():
+            if created and conversation.contact_id is not None:
+                # The store created the conversation and, the address being unknown, its contact:
+                # a new contact, whose only conversations are this batch's.
+                self.contacts[identity] = (conversation.contact_id,)
+                self.by_contact.setdefault(conversation.contact_id, [])
+            else:
+                del self.contacts[identity]  # ask again when a mail needs it
+
+    def identity_added(self, identity: tuple[str, str]) -> None:
+        """An identity was attached to a contact (a masked address): read it again when asked."""
+        self.contacts.pop(identity, None)
 
 
 @dataclass(frozen=True)
@@ -137,14 +336,19 @@ def thread_resolve(
 
     # 1. Our own replies, named by the mail (or by the original a bounce returns), and 2. any
     # stored mail named by In-Reply-To/References: one query for both.
+    lookups = context.lookups
     own_ids = [i for i in dict.fromkeys([*own_candidate_ids, *ids]) if i]
     stored: dict[str, tuple[str, int | None]] = {}
     if own_ids:
         keys = {message_key(i): i for i in own_ids}
         own: dict[str, tuple[str, int | None]] = {}
-        for ext, direction, conv_ext, conv_id in Message.objects.filter(
-            account=account, external_id__in=list(keys)
-        ).values_list("external_id", "direction", "conversation__external_id", "conversation_id"):
+        if lookups is not None:
+            rows = [(ext, *row) for ext, row in lookups.stored_messages(list(keys)).items()]
+        else:
+            rows = Message.objects.filter(account=account, external_id__in=list(keys)).values_list(
+                "external_id", "direction", "conversation__external_id", "conversation_id"
+            )
+        for ext, direction, conv_ext, conv_id in rows:
             stored[keys[ext]] = (conv_ext, conv_id)
             if direction == Message.Direction.OUTBOUND:
                 own[keys[ext]] = (conv_ext, conv_id)
@@ -171,28 +375,30 @@ def thread_resolve(
         if hit:
             return ThreadMatch(hit[0], "references", hit[1])
         conv_keys = {conversation_key(i): i for i in ids}
-        for conv_ext, conv_id in Conversation.objects.filter(
-            account=account, kind=Conversation.Kind.EMAIL, external_id__in=list(conv_keys)
-        ).values_list("external_id", "id"):
+        if lookups is not None:
+            conversations = lookups.stored_conversations(list(conv_keys)).items()
+        else:
+            conversations = Conversation.objects.filter(
+                account=account, kind=Conversation.Kind.EMAIL, external_id__in=list(conv_keys)
+            ).values_list("external_id", "id")
+        for conv_ext, conv_id in conversations:
             found.setdefault(conv_keys[conv_ext], (conv_ext, conv_id))
         hit = _first_in_order(ids, found)
         if hit:
             return ThreadMatch(hit[0], "references", hit[1])
 
-    # The sender as a contact identity (joined in the queries below, not looked up on its own).
     identity_kind, identity_value = contact_identity_of(contact_address)
-    is_contact = Q(
-        contact__identities__organization_id=account.organization_id,
-        contact__identities__kind=identity_kind,
-        contact__identities__value=identity_value,
-    )
 
     # 3. The subject token, for the conversation's own contact (or the seller writing).
     token = subject_token_id(subject)
     if token is not None and (outbound or identity_value):
         conversations = Conversation.objects.filter(account=account, kind=Conversation.Kind.EMAIL, pk=token)
         if not outbound:
-            conversations = conversations.filter(is_contact)
+            conversations = conversations.filter(
+                contact__identities__organization_id=account.organization_id,
+                contact__identities__kind=identity_kind,
+                contact__identities__value=identity_value,
+            )
         row = conversations.values_list("external_id", "id").first()
         if row:
             return ThreadMatch(row[0], "token", row[1])
@@ -204,12 +410,22 @@ def thread_resolve(
     key = subject_key(subject)
     contact_ids: list[int] = []
     if key and identity_value:
-        contact_ids = list(
-            ContactIdentity.objects.filter(
-                organization_id=account.organization_id, kind=identity_kind, value=identity_value
-            ).values_list("contact_id", flat=True)
-        )
-    if key and (contact_ids or order_id):
+        if lookups is not None:
+            contact_ids = list(lookups.contact_ids((identity_kind, identity_value)))
+        else:
+            contact_ids = list(
+                ContactIdentity.objects.filter(
+                    organization_id=account.organization_id, kind=identity_kind, value=identity_value
+                ).values_list("contact_id", flat=True)
+            )
+    candidates = None
+    if key and (contact_ids or order_id) and lookups is not None:
+        candidates = lookups.candidates(contact_ids, order_id, at - SUBJECT_WINDOW)
+    if candidates is not None:
+        for candidate in candidates:
+            if candidate.key == key:
+                return ThreadMatch(candidate.external_id, "subject", candidate.id)
+    elif key and (contact_ids or order_id):
         who = Q(pk__in=[])
         if contact_ids:
             who |= Q(contact_id__in=contact_ids)
@@ -223,7 +439,7 @@ def thread_resolve(
                 last_message_at__gte=at - SUBJECT_WINDOW,
             )
             .order_by("-last_message_at")
-            .values_list("external_id", "id", "subject")[:50]
+            .values_list("external_id", "id", "subject")[:SUBJECT_CANDIDATES]
         )
         for conv_ext, conv_id, conversation_subject in rows:
             if subject_key(conversation_subject) == key:

@@ -14,6 +14,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.db import connection, connections, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from inbox import services as inbox_services
@@ -90,7 +91,13 @@ def _snapshot(account: ChannelAccount) -> dict:
     }
     return {
         "messages": sorted(
-            (m.external_id, conversations[m.conversation_id], m.direction, m.classification)
+            (
+                m.external_id,
+                conversations[m.conversation_id],
+                m.direction,
+                m.classification,
+                m.raw["thread_rule"],
+            )
             for m in Message.objects.filter(account=account)
         ),
         "conversations": sorted(
@@ -131,6 +138,60 @@ def test_a_batched_import_stores_what_mail_by_mail_storing_does(org) -> None:
     assert waiting.messages.count() == 3
     assert waiting.awaiting_reply_since is not None  # the follow-up waits for an answer
     assert SlaClock.objects.filter(conversation=waiting, satisfied_at__isnull=False).exists()
+
+
+def _same_subject_mails() -> tuple[list[bytes], list[bytes]]:
+    """Mails threaded by rule 4 (same buyer or order, same subject, 14 days), none naming another:
+    what the mailbox held before, and a batch whose mails thread into those, into each other, or
+    into nothing (too old)."""
+    anna, jan, ewa = "Anna <anna@example.pl>", "Jan <jan@example.pl>", "Ewa <ewa@example.pl>"
+    before = [
+        mail(sender=anna, subject="Pytanie o zwrot", date=_ago(5 * 24)),
+        mail(sender=jan, subject="Faktura", date=_ago(20 * 24)),
+        mail(sender="kupujacy <abc123+55501@allegromail.pl>", subject="Zamówienie 55501", date=_ago(30)),
+    ]
+    batch = [
+        mail(sender=anna, subject="Re: Pytanie o zwrot", date=_ago(4)),  # into the earlier one
+        mail(sender=ewa, subject="Dostawa", date=_ago(3)),  # a new buyer…
+        mail(sender=ewa, subject="Odp: Dostawa", date=_ago(2)),  # …writing again in the batch
+        mail(sender="sklep@example.com", to=ewa, subject="Re: Dostawa", body="Wysłane.", date=_ago(1)),
+        mail(sender=jan, subject="Faktura", date=_ago(3)),  # 20 days later: a new conversation
+        mail(sender=jan, subject="RE: Faktura", date=_ago(2)),
+        mail(sender=jan, subject="Faktura", date=_ago(10 * 24)),  # late: both within its 14 days
+        mail(sender="kupujacy <abc123+55501@allegromail.pl>", subject="Re: Zamówienie 55501", date=_ago(2)),
+        # Another buyer of the same order, then of another order.
+        mail(sender="inny <xyz789+55501@allegromail.pl>", subject="PD: Zamówienie 55501", date=_ago(1)),
+        mail(sender="inny <xyz789+55502@allegromail.pl>", subject="Zamówienie 55501", date=_ago(1)),
+        mail(sender=anna, subject="Pytanie o zwrot", date=_ago(1)),
+    ]
+    return before, batch
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("batch_size", [1, 2, 50])
+def test_a_batched_import_threads_by_subject_as_mail_by_mail_storing_does(org, batch_size) -> None:
+    before, batch = _same_subject_mails()
+    batched, single = _mailbox(org, "batched"), _mailbox(org, "single")
+    with time_machine.travel(timezone.now(), tick=False):
+        _one_by_one(batched, before)
+        _one_by_one(single, before)
+        email_import(batched, batch, mailbox=SETTINGS, batch_size=batch_size)
+        _one_by_one(single, batch)
+
+    assert _snapshot(batched) == _snapshot(single)
+    rules = sorted(m.raw["thread_rule"] for m in Message.objects.filter(account=batched))
+    assert rules.count("subject") == 8 and rules.count("new") == 6
+    threads = sorted(
+        Conversation.objects.filter(account=batched).annotate(n=Count("messages")).values_list("subject", "n")
+    )
+    assert threads == [
+        ("Dostawa", 3),
+        ("Faktura", 1),
+        ("Faktura", 3),
+        ("Pytanie o zwrot", 3),
+        ("Zamówienie 55501", 1),  # another buyer, another order: only the subject is the same
+        ("Zamówienie 55501", 3),
+    ]
 
 
 @pytest.mark.django_db
