@@ -109,11 +109,20 @@ class FetchProblem:
     retrying: bool = False
 
 
+@dataclass(frozen=True)
+class StoredItem:
+    """An item the adapter stored itself (a mailbox stores a batch of mails per transaction): the
+    sync counts it (`created`: a new message) and stores nothing more."""
+
+    item: InboundMessage
+    created: bool
+
+
 @dataclass
 class FetchResult:
     """What one sync found. `cursor` is saved only after every item has been stored."""
 
-    items: Iterator[InboundMessage] | list[InboundMessage]
+    items: Iterator[InboundMessage | StoredItem] | list[InboundMessage]
     cursor: dict[str, Any]
     conversations: list[ConversationUpdate] = field(default_factory=list)
     http_calls: int = 0

@@ -20,7 +20,14 @@ from django.utils import timezone
 from inbox import services as inbox_services
 from inbox.models import ChannelAccount, Message
 
-from .contracts import AuthorizationLost, ChannelError, FetchProblem, outbound_from_message
+from .contracts import (
+    AuthorizationLost,
+    ChannelError,
+    FetchProblem,
+    InboundMessage,
+    StoredItem,
+    outbound_from_message,
+)
 from .models import DeliveryAttempt, SyncRun
 from .registry import get_adapter
 from .sync_problems import MAX_RETRIES as MAX_STORE_RETRIES
@@ -122,23 +129,24 @@ def channel_account_sync(account_id: int) -> SyncRun | None:
                 )
                 problems.append(_store_problem(update.kind, update.external_id, exc, asdict(update)))
         # One transaction per conversation: a commit (WAL flush) per thread, not per message.
-        for (kind, external_id), group in groupby(
-            result.items, key=lambda i: (i.conversation_kind, i.conversation_external_id)
-        ):
+        # Items the adapter stored itself (StoredItem: a mailbox stores a batch per transaction)
+        # are only counted.
+        for (kind, external_id), group in groupby(result.items, key=_conversation_of):
             group = list(group)
+            stored = [i for i in group if isinstance(i, StoredItem)]
+            to_store = [i for i in group if not isinstance(i, StoredItem)]
+            created_items = [i.item for i in stored if i.created]
             try:
                 with transaction.atomic():
-                    created_items = []
-                    for item in group:
-                        _message, created = inbox_services.message_receive(account, item)
-                        if created:
-                            created_items.append(item)
+                    created_here = [i for i in to_store if inbox_services.message_receive(account, i)[1]]
             except (OperationalError, InterfaceError):
                 raise
             except Exception as exc:
                 logger.exception("sync of account %s: conversation %s not saved", account.pk, external_id)
-                problems.append(_store_problem(kind, external_id, exc, [i.raw for i in group]))
-                continue
+                problems.append(_store_problem(kind, external_id, exc, [i.raw for i in to_store]))
+                group = stored
+            else:
+                created_items += created_here
             run.seen_messages += len(group)
             run.new_messages += len(created_items)
             problems.extend(
@@ -189,6 +197,11 @@ def channel_account_sync(account_id: int) -> SyncRun | None:
         run.save()
         lease.release()
     return run
+
+
+def _conversation_of(item: InboundMessage | StoredItem) -> tuple[str, str]:
+    item = item.item if isinstance(item, StoredItem) else item
+    return item.conversation_kind, item.conversation_external_id
 
 
 def _store_problem(kind: str, external_id: str, exc: Exception, raw: Any) -> FetchProblem:

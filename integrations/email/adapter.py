@@ -5,14 +5,16 @@ cursor ``{folder: {"uidvalidity": …, "last_uid": …}}`` (a change means the o
 folder is read again from UID 1, and the dedupe in ingest.py keeps that free of duplicates), list
 the UIDs above ``last_uid``, read their Message-ID and size, skip the mails we already hold, and
 download the rest with ``BODY.PEEK[]`` (flags are never touched). Each mail goes through
-`ingest.email_ingest` (raw bytes kept, dedupe, classification, threading).
+`ingest.email_ingest` (raw bytes kept, dedupe, classification, threading) and is stored by
+`ingest.email_receive_batch`, a FETCH's worth of mails (50, or 20 MB) per transaction: mail N+1 is
+threaded after mail N is stored, so a reply in the same batch finds its parent.
 
-`items` is a generator and the cursor is filled in while it runs: `channel_account_sync` stores
-each item before it asks for the next one and saves `result.cursor` only after the last, so a
-connection dropped mid-fetch (a ChannelError out of the generator) saves nothing and the next
-sync reads the same UIDs again — already stored ones are skipped before download. The generator
-also means mail N+1 is threaded after mail N is stored, so a reply in the same batch finds its
-parent.
+`items` is a generator of what was stored (`StoredItem`, counted by `channel_account_sync`) and the
+cursor is filled in while it runs; the sync saves `result.cursor` only after the last item, so a
+connection dropped mid-fetch (a ChannelError out of the generator) saves no cursor and the next
+sync reads the same UIDs again — already stored ones are skipped before download. A mail that
+could not be stored is yielded as a plain item: the sync tries it once more and records the
+problem (raw bytes kept) for the seller.
 
 Sending (`send`): our Message-ID ``<uuid@from-domain>`` is generated and stored on the Message
 before anything leaves (a compare-and-set, so a retry reuses it); the reply goes out through the
@@ -43,11 +45,12 @@ from integrations.contracts import (
     OutboundMessage,
     PermanentChannelError,
     SendReceipt,
+    StoredItem,
 )
 from integrations.models import EmailSource
 
-from .imap import Envelope, ImapMailbox
-from .ingest import content_sha256, email_ingest
+from .imap import BODY_BATCH, BODY_BATCH_BYTES, Envelope, ImapMailbox
+from .ingest import Fetched, content_sha256, email_receive_batch
 from .mailbox import MailboxSettings
 from .smtp import message_bytes, reply_build, smtp_send
 from .threads import ThreadContext, message_key, subject_token, subject_without_token
@@ -115,26 +118,37 @@ class EmailAdapter:
                         chunk = uids[start : start + UID_CHUNK]
                         envelopes = imap.envelopes(chunk)
                         wanted = self._not_yet_stored(envelopes)
+                        batch: list[Fetched] = []
+                        size = 0
                         for uid, raw, internal_date in imap.bodies([e for e in envelopes if e.uid in wanted]):
                             downloaded += 1
-                            done = email_ingest(
-                                self.account,
-                                raw,
-                                mailbox=self.mailbox,
-                                folder=folder,
-                                uid=uid,
-                                uidvalidity=state.uidvalidity,
-                                received_at=internal_date,
-                                context=context,
-                            )
-                            if done.item is not None:
-                                yield done.item  # stored by the caller before it asks for the next
+                            batch.append(Fetched(raw, folder, uid, state.uidvalidity, internal_date))
+                            size += len(raw)
+                            if len(batch) >= BODY_BATCH or size >= BODY_BATCH_BYTES:
+                                yield from self._store(batch, context)
+                                batch, size = [], 0
+                        yield from self._store(batch, context)
                         # Every UID of the folder up to here is stored (or was already).
                         new_cursor[folder] = {"uidvalidity": state.uidvalidity, "last_uid": chunk[-1]}
                         if downloaded >= self.max_mails_per_sync:
                             return  # the rest next time (keeps one sync well inside the task time limit)
             finally:
                 self.imap_calls += imap.calls
+
+    def _store(self, batch: list[Fetched], context: ThreadContext) -> Iterator[StoredItem | InboundMessage]:
+        """Store a batch of downloaded mails in one transaction; what was stored goes to the sync as
+        `StoredItem`s (counted), a mail that could not be stored as the plain item (the sync tries
+        it once more and records the problem for the seller)."""
+        if not batch:
+            return
+        for received in email_receive_batch(self.account, batch, mailbox=self.mailbox, context=context):
+            item = received.ingested.item
+            if item is None:
+                continue
+            if received.created is None:
+                yield item
+            else:
+                yield StoredItem(item, created=received.created)
 
     def _not_yet_stored(self, envelopes: list[Envelope]) -> set[int]:
         """UIDs to download: all but those whose (Message-ID, size) we hold and stored already."""

@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -510,21 +510,169 @@ def _link_masked_identity(
 
 
 def _thread_lookups(
-    account: ChannelAccount, mailbox: MailboxSettings, message_ids: list[str], mails: list[ParsedEmail]
+    account: ChannelAccount,
+    mailbox: MailboxSettings,
+    message_ids: list[str],
+    mails: list[tuple[ParsedEmail, datetime | None]],
 ) -> ThreadLookups:
     """`thread_resolve`'s lookups for a batch: what its mails' ids, senders and orders name."""
     lookups = ThreadLookups(account)
     ids, addresses, orders, dates = list(message_ids), [], [], []
-    for parsed in mails:
+    for parsed, received_at in mails:
         ids += parsed.thread_ids
         ids += parsed.bounced_message_ids
         _outbound, address, order_id, _masked = _counterpart(parsed, mailbox)
         addresses.append(address)
         orders.append(order_id)
-        dates.append(_created_at(parsed, None)[0])
+        dates.append(_created_at(parsed, received_at)[0])
     since = min(dates) - SUBJECT_WINDOW if dates else None
     lookups.prefetch(message_ids=ids, addresses=addresses, order_ids=orders, since=since)
     return lookups
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One raw mail as a mailbox gave it (IMAP: its folder, UID, UIDVALIDITY and INTERNALDATE)."""
+
+    raw: bytes
+    folder: str = ""
+    uid: int | None = None
+    uidvalidity: int | None = None
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Received:
+    """What `email_receive_batch` did with one mail: `created` is True for a new message, False for
+    one stored before (or a mail that is no message: our own, a duplicate), None when storing it
+    failed (the error is logged; the caller decides what the seller sees)."""
+
+    ingested: Ingested
+    created: bool | None
+
+
+def email_receive_batch(
+    account: ChannelAccount,
+    mails: list[Fetched],
+    *,
+    mailbox: MailboxSettings,
+    context: ThreadContext,
+    timings: dict[str, float] | None = None,
+) -> list[Received]:
+    """Ingest and store a batch of mails in ONE transaction, in their order; see `email_import`.
+
+    Per mail it is the sync's path (`email_ingest`, then `inbox.services.message_receive`); what can
+    be looked up for the whole batch is looked up once: the stored raw mails of its Message-IDs,
+    which of its messages are new (`ReceiveBatch`, which also keeps the conversations it locked)
+    and what threading reads (`ThreadLookups`, kept current with what the batch stores, so mail N+1
+    is threaded after mail N is stored, as one by one).
+
+    If the batch fails — a concurrent writer (a sync of the same mailbox) stored one of its mails
+    meanwhile, or one mail trips a bug — it is rolled back and done again mail by mail, each in its
+    own transaction (savepoint): the raw bytes are kept, the other mails are stored, and a mail that
+    cannot be stored comes back with `created=None`. Storing the same mails again stores nothing twice.
+    `timings`, if given, collects the seconds spent in "ingest" and in "store" (the benchmark).
+    """
+    clock = time.perf_counter
+
+    def timed(key: str, started: float) -> float:
+        now = clock()
+        if timings is not None:
+            timings[key] = timings.get(key, 0.0) + now - started
+        return now
+
+    started = clock()
+    prepared = [(mail, content_sha256(mail.raw), parse_email(mail.raw)) for mail in mails]
+    timed("ingest", started)
+
+    def ingest(mail: Fetched, sha: str, parsed: ParsedEmail) -> Ingested:
+        started = clock()
+        done = email_ingest(
+            account,
+            mail.raw,
+            mailbox=mailbox,
+            folder=mail.folder,
+            uid=mail.uid,
+            uidvalidity=mail.uidvalidity,
+            received_at=mail.received_at,
+            context=context,
+            prepared=(sha, parsed),
+        )
+        timed("ingest", started)
+        return done
+
+    def batched() -> list[Received]:
+        started = clock()
+        ids = [parsed.message_id or synthetic_message_id(sha) for _mail, sha, parsed in prepared]
+        found = _sources_stored(account, ids)
+        context.sources = {message_id: found.get(message_id, []) for message_id in ids}
+        # A mail's message key: its Message-ID, or with its hash when another mail has the id.
+        keys = {message_key(i) for i in ids}
+        keys |= {message_key(f"{i}#{sha[:16]}") for i, (_mail, sha, _p) in zip(ids, prepared, strict=True)}
+        receive_batch = inbox_services.ReceiveBatch()
+        receive_batch.prefetch(account, keys)
+        lookups = context.lookups = _thread_lookups(
+            account, mailbox, ids, [(parsed, mail.received_at) for mail, _sha, parsed in prepared]
+        )
+        timed("ingest", started)
+        results = []
+        for mail, sha, parsed in prepared:
+            done = ingest(mail, sha, parsed)
+            created = False
+            if done.item is not None:
+                started = clock()
+                item = done.item
+                # Threading found no such conversation (nor did the batch create it): the store need
+                # not look for it either.
+                if (
+                    item.raw["thread_rule"] == "new"
+                    and lookups.conversations.get(item.conversation_external_id, 0) is None
+                ):
+                    key = (item.conversation_kind, item.conversation_external_id)
+                    receive_batch.absent_conversations.add(key)
+                message, created = inbox_services.message_receive(account, item, batch=receive_batch)
+                if created:
+                    lookups.stored(message, contact_address=item.buyer_email)
+                timed("store", started)
+            results.append(Received(done, created))
+        return results
+
+    def one_by_one() -> list[Received]:
+        results = []
+        for mail, sha, parsed in prepared:
+            with transaction.atomic():
+                done = ingest(mail, sha, parsed)
+            created: bool | None = False
+            if done.item is not None:
+                started = clock()
+                try:
+                    with transaction.atomic():
+                        _message, created = inbox_services.message_receive(account, done.item)
+                except (OperationalError, InterfaceError):
+                    raise  # the database itself: nothing else can be stored either
+                except Exception:
+                    logger.exception("mailbox %s: mail %s not stored", account.pk, done.item.external_id)
+                    created = None
+                timed("store", started)
+            results.append(Received(done, created))
+        return results
+
+    threaded = dict(context.by_message_id)
+    try:
+        with transaction.atomic():
+            return batched()
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:
+        level = logging.INFO if isinstance(exc, IntegrityError) else logging.WARNING
+        logger.log(level, "mailbox %s: the batch failed (%r); again, mail by mail", account.pk, exc)
+        context.by_message_id = threaded
+        context.sources = {}
+        context.lookups = None
+        return one_by_one()
+    finally:
+        context.sources = {}
+        context.lookups = None
 
 
 def email_import(
@@ -537,89 +685,23 @@ def email_import(
 ) -> tuple[int, int]:
     """Ingest and store many raw mails (an export, an archive, the benchmark): (seen, new).
 
-    The same path per mail as a sync (`email_ingest`, then `message_receive`), in one transaction
-    per `batch_size` mails, with what can be looked up for the whole batch looked up once (the
-    stored raw mails of its Message-IDs, which of its messages are new; `inbox.services.ReceiveBatch`
-    keeps the conversations it locked). If a concurrent writer (a sync of the same mailbox) stored
-    one of the mails meanwhile, the batch is rolled back and done again mail by mail, each in its own
-    savepoint. Importing the same mails again stores nothing twice.
-    `timings`, if given, collects the seconds spent in "ingest" and in "store" (the benchmark).
+    `email_receive_batch` per `batch_size` mails: the same path per mail as a sync, one transaction
+    per batch. Importing the same mails again stores nothing twice.
     """
-    from inbox import services as inbox_services  # the store, as channel_account_sync uses it
-
     mailbox = mailbox or MailboxSettings.from_account(account)
     context = ThreadContext()
     seen = new = 0
-    batch: list[bytes] = []
-    clock = time.perf_counter
-
-    def timed(key: str, started: float) -> float:
-        now = clock()
-        if timings is not None:
-            timings[key] = timings.get(key, 0.0) + now - started
-        return now
-
-    def run(prepared: list[tuple[bytes, str, ParsedEmail]], *, batched: bool) -> tuple[int, int]:
-        stored = 0
-        receive_batch = inbox_services.ReceiveBatch() if batched else None
-        if batched:
-            started = clock()
-            ids = [parsed.message_id or synthetic_message_id(sha) for _raw, sha, parsed in prepared]
-            found = _sources_stored(account, ids)
-            context.sources = {message_id: found.get(message_id, []) for message_id in ids}
-            # A mail's message key: its Message-ID, or with its hash when another mail has the id.
-            keys = {message_key(i) for i in ids}
-            keys |= {message_key(f"{i}#{sha[:16]}") for i, (_raw, sha, _p) in zip(ids, prepared, strict=True)}
-            receive_batch.prefetch(account, keys)
-            context.lookups = _thread_lookups(account, mailbox, ids, [parsed for _r, _s, parsed in prepared])
-            timed("ingest", started)
-        for raw, sha, parsed in prepared:
-            started = clock()
-            done = email_ingest(account, raw, mailbox=mailbox, context=context, prepared=(sha, parsed))
-            started = timed("ingest", started)
-            if done.item is not None:
-                item = done.item
-                lookups = context.lookups
-                # Threading found no such conversation (nor did the batch create it): the store need
-                # not look for it either.
-                if (
-                    lookups is not None
-                    and item.raw["thread_rule"] == "new"
-                    and lookups.conversations.get(item.conversation_external_id, 0) is None
-                ):
-                    key = (item.conversation_kind, item.conversation_external_id)
-                    receive_batch.absent_conversations.add(key)
-                message, created = inbox_services.message_receive(account, item, batch=receive_batch)
-                stored += int(created)
-                if lookups is not None and created:
-                    lookups.stored(message, contact_address=item.buyer_email)
-            timed("store", started)
-        return len(prepared), stored
+    batch: list[Fetched] = []
 
     def flush() -> None:
         nonlocal seen, new
-        started = clock()
-        prepared = [(raw, content_sha256(raw), parse_email(raw)) for raw in batch]
-        timed("ingest", started)
-        threaded = dict(context.by_message_id)
-        try:
-            with transaction.atomic():
-                done = run(prepared, batched=True)
-        except IntegrityError:
-            logger.info("email import: a concurrent writer; the batch again, mail by mail")
-            context.by_message_id = threaded
-            context.sources = {}
-            context.lookups = None
-            with transaction.atomic():
-                done = run(prepared, batched=False)
-        context.sources = {}
-        context.lookups = None
-        seen += done[0]
-        new += done[1]
+        results = email_receive_batch(account, batch, mailbox=mailbox, context=context, timings=timings)
+        seen += len(results)
+        new += sum(1 for r in results if r.created)
         batch.clear()
 
     for raw in raws:
-        batch.append(raw)
+        batch.append(Fetched(raw))
         if len(batch) >= batch_size:
             flush()
     if batch:

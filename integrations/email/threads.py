@@ -176,7 +176,9 @@ class ThreadLookups:
         ):
             if not values:
                 continue
-            rank = Window(RowNumber(), partition_by=[F(column)], order_by=F("last_message_at").desc())
+            rank = Window(
+                RowNumber(), partition_by=[F(column)], order_by=[F("last_message_at").desc(), F("id").desc()]
+            )
             rows = (
                 recent.filter(**{f"{column}__in": values})
                 .annotate(rank=rank)
@@ -268,7 +270,7 @@ class ThreadLookups:
                 )
         rows = sorted(
             (c for c in found.values() if c.last_message_at >= since),
-            key=lambda c: c.last_message_at,
+            key=lambda c: (c.last_message_at, c.id),
             reverse=True,
         )
         return rows[:SUBJECT_CANDIDATES]
@@ -438,7 +440,7 @@ def thread_resolve(
                 kind=Conversation.Kind.EMAIL,
                 last_message_at__gte=at - SUBJECT_WINDOW,
             )
-            .order_by("-last_message_at")
+            .order_by("-last_message_at", "-id")  # of two as recent, the newer conversation
             .values_list("external_id", "id", "subject")[:SUBJECT_CANDIDATES]
         )
         for conv_ext, conv_id, conversation_subject in rows:

@@ -56,12 +56,17 @@ def test_a_post_purchase_thread_becomes_a_discussion_with_its_order(
     assert conv.details["buyer_login"] == "kupujacy_adam"
     thread = conv.details["thread"]
     assert (thread["type"], thread["subType"], thread["status"]) == (
-        "POST_PURCHASE_ISSUE", "MISSING_PRODUCT_ELEMENTS", "OPEN"
+        "POST_PURCHASE_ISSUE",
+        "MISSING_PRODUCT_ELEMENTS",
+        "OPEN",
     )
     assert thread["orders"][0]["id"] == order["id"]
     first = conv.messages.get()
     assert (first.text, first.direction, first.author_type, first.classification) == (
-        "W paczce brakuje ładowarki.", "in", "buyer", "human"
+        "W paczce brakuje ładowarki.",
+        "in",
+        "buyer",
+        "human",
     )
     assert conv.awaiting_reply_since == first.source_created_at
     # The buyer's ordinary Message Center thread stays a separate "message" conversation.
@@ -207,10 +212,14 @@ def test_sandbox_serves_beta_threads_with_cursor_paging_and_keeps_public_v1_comm
     assert [t["id"] for t in second["threads"]] == [ppi[0], common] and "nextPage" not in second
     thread = body["threads"][0]
     assert set(thread) == {"id", "type", "subType", "status", "read", "createdAt", "lastMessageDateTime"} | {
-        "participants", "orders"
+        "participants",
+        "orders",
     }
     assert (thread["type"], thread["subType"], thread["status"], thread["read"]) == (
-        "POST_PURCHASE_ISSUE", "PRODUCT_ARRIVED_DAMAGED", "OPEN", False
+        "POST_PURCHASE_ISSUE",
+        "PRODUCT_ARRIVED_DAMAGED",
+        "OPEN",
+        False,
     )
     assert thread["participants"] == [
         {"role": "BUYER", "login": "kupujacy_2"},

@@ -37,6 +37,39 @@ def test_it_syncs_incrementally_by_uid(mailbox, imap_user):
     assert (run.seen_messages, run.new_messages) == (0, 0)
 
 
+def test_a_mail_that_cannot_be_stored_does_not_stop_the_others(mailbox, imap_user, monkeypatch):
+    """The mails of a FETCH are stored in one transaction; one that trips a bug sends the batch
+    back to mail-by-mail storing: the others are stored, its raw bytes are kept, the seller sees
+    the problem and the next sync, the bug fixed, stores it."""
+    from inbox import services as inbox_services
+    from integrations.models import SyncProblem
+
+    for subject in ("Pierwsza", "Zepsuta", "Trzecia"):
+        imap_user.append(mail(subject=subject))
+    real = inbox_services.message_receive
+
+    def receive(account, item, **kwargs):
+        if item.subject == "Zepsuta":
+            raise ValueError("boom")
+        return real(account, item, **kwargs)
+
+    monkeypatch.setattr(inbox_services, "message_receive", receive)
+    run = sync(mailbox)
+    assert run.ok, run.error
+    assert (run.seen_messages, run.new_messages) == (2, 2)
+    assert sorted(Message.objects.values_list("subject", flat=True)) == ["Pierwsza", "Trzecia"]
+    assert EmailSource.objects.filter(account=mailbox).count() == 3  # the bad mail's bytes too
+    problem = SyncProblem.objects.get(account=mailbox, code="store_failed")
+    assert "ValueError: boom" in problem.detail
+    assert mailbox.sync_cursor in ({}, None)  # read again next time
+
+    monkeypatch.setattr(inbox_services, "message_receive", real)
+    run = sync(mailbox)
+    assert run.ok and run.new_messages == 1
+    assert Message.objects.filter(account=mailbox).count() == 3
+    assert Message.objects.values("external_id").distinct().count() == 3
+
+
 def test_a_synced_mail_becomes_a_waiting_buyer_message_with_its_raw_bytes(mailbox, imap_user):
     raw = mail(sender="Anna Nowak <Anna.Nowak@example.pl>", subject="Pytanie o zamówienie 123")
     imap_user.append(raw)
@@ -172,10 +205,10 @@ def test_unparseable_bytes_are_kept_raw_and_stored_with_the_problem(mailbox, ima
 
 
 def test_a_connection_dropped_mid_fetch_loses_nothing(mailbox, imap_user, dovecot):
-    """60 mails: the first FETCH of bodies brings 50; the connection is cut while they are stored,
-    so the next FETCH fails. Nothing is lost and nothing doubles on the next sync."""
-    from inbox import services as inbox_services
-    from integrations.contracts import TransientChannelError
+    """60 mails: the first FETCH of bodies brings 50 (stored in one transaction); the connection is
+    cut while the sync goes through them, so the next FETCH fails. Nothing is lost and nothing
+    doubles on the next sync."""
+    from integrations.contracts import StoredItem, TransientChannelError
     from integrations.email.adapter import EmailAdapter
 
     with imap_user.client() as client:
@@ -183,15 +216,15 @@ def test_a_connection_dropped_mid_fetch_loses_nothing(mailbox, imap_user, doveco
             client.append("INBOX", mail(subject=f"Wiadomość {n}"))
     adapter = EmailAdapter(mailbox)
     result = adapter.fetch(cursor={})
-    stored = 0
+    seen = 0
     with pytest.raises(TransientChannelError):
-        for item in result.items:
-            inbox_services.message_receive(mailbox, item)
-            stored += 1
-            if stored == 10:
+        for entry in result.items:
+            assert isinstance(entry, StoredItem) and entry.created
+            seen += 1
+            if seen == 10:
                 dovecot.kick(imap_user.login)  # the provider cuts the connection
+    stored = Message.objects.count()
     assert 10 <= stored < 60
-    assert Message.objects.count() == stored
 
     run = sync(mailbox)  # the cursor was never saved: the same UIDs again, the stored ones skipped
     assert run.ok, run.error
