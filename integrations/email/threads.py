@@ -13,7 +13,7 @@ The first rule that matches wins:
 4. **Same buyer, same subject, within 14 days.** A conversation of the same contact — or of the
    same Allegro order, via the masked address's ``+txid`` — whose subject normalises to the same
    (``normalize_subject``: "Re:/Odp:/Fwd:" and the token stripped), with activity within 14 days
-   before this mail → that conversation.
+   before this mail → that conversation (the most recent; of two as recent, the newer).
 5. Otherwise a **new conversation**, keyed by the thread root: the first References id, else
    In-Reply-To, else the mail's own Message-ID. A later mail of the same thread names that root,
    so it meets the conversation in rule 2 even when the root itself was never seen.
