@@ -219,6 +219,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "options": {"expires": 280},
     },
+    # Attachment files no row names any more (a rolled-back store, a deleted message), a day old.
+    "attachment-files-sweep": {
+        "task": "inbox.tasks.attachment_files_sweep_task",
+        "schedule": crontab(hour=3, minute=40),
+        "options": {"expires": 3000},
+    },
     # Webhook outbox sweep: deliveries due for a retry (next_attempt_at parked in the database) or
     # stuck in SENDING (worker killed) are enqueued again.
     "webhook-deliveries-retry": {

@@ -19,9 +19,11 @@ from __future__ import annotations
 import io
 import zipfile
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import PurePosixPath
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 MAX_FILES = 5
@@ -47,6 +49,8 @@ ZIP_MAX_ENTRIES = 1000
 ZIP_MAX_TOTAL_BYTES = 200 * 1024 * 1024
 ZIP_MAX_RATIO = 100
 ZIP_MAX_DEPTH = 1  # an archive inside an archive is looked into once; deeper is refused
+# Files no row names any more are deleted once this old (attachment_files_sweep).
+ORPHAN_AGE = timedelta(days=1)
 ARCHIVE_SUFFIXES = frozenset({".zip", ".jar", ".7z", ".rar", ".gz", ".tgz", ".bz2", ".xz", ".tar", ".cab"})
 
 EXECUTABLE_MAGIC = (
@@ -238,3 +242,36 @@ def inbound_attachments(message, attachments) -> list:
                 row.file.name = default_storage.save(path, ContentFile(att.payload))
         rows.append(row)
     return rows
+
+
+def attachment_files_sweep(*, older_than: timedelta = ORPHAN_AGE, dry_run: bool = False) -> list[str]:
+    """Delete stored attachment files no `Attachment` row names any more; the names deleted.
+
+    Files are written before their transaction commits (the row must never name a missing file), so
+    a rolled-back store — a batch of mails done again one by one, a failed sync — leaves its files
+    behind, as does a deleted message or account. Only files older than `older_than` go: a younger
+    one may belong to a transaction still running. Walks `attachments/<organization>/` of the
+    default storage, checking the names against the database 1,000 at a time.
+    """
+    from django.core.files.storage import default_storage
+
+    from .models import ATTACHMENTS_DIR, Attachment
+
+    cutoff = timezone.now() - older_than
+    deleted: list[str] = []
+    if not default_storage.exists(ATTACHMENTS_DIR):
+        return deleted
+    folders, _files = default_storage.listdir(ATTACHMENTS_DIR)
+    for folder in folders:
+        _dirs, files = default_storage.listdir(f"{ATTACHMENTS_DIR}/{folder}")
+        names = [f"{ATTACHMENTS_DIR}/{folder}/{name}" for name in files]
+        for start in range(0, len(names), 1000):
+            chunk = names[start : start + 1000]
+            named = set(Attachment.objects.filter(file__in=chunk).values_list("file", flat=True))
+            for name in chunk:
+                if name in named or default_storage.get_modified_time(name) >= cutoff:
+                    continue
+                if not dry_run:
+                    default_storage.delete(name)
+                deleted.append(name)
+    return deleted

@@ -318,8 +318,11 @@ class Message(models.Model):
         return self.direction == self.Direction.OUTBOUND
 
 
+ATTACHMENTS_DIR = "attachments"  # <storage>/attachments/<organization id>/<random name>
+
+
 def attachment_upload_to(instance: Attachment, filename: str) -> str:
-    return f"attachments/{instance.message.organization_id}/{uuid.uuid4().hex}"
+    return f"{ATTACHMENTS_DIR}/{instance.message.organization_id}/{uuid.uuid4().hex}"
 
 
 class Attachment(models.Model):
