@@ -226,6 +226,13 @@ class SaleIssues:
             except MalformedPayload as exc:
                 problems.append((MESSAGES_UNREADABLE, "the chat is not JSON", {"body": exc.body}))
                 return chat
+            except PermanentChannelError as exc:
+                if exc.status != 404:
+                    raise
+                problems.append(
+                    (MESSAGES_UNREADABLE, "Allegro has no chat for this issue (404)", {"status": 404})
+                )
+                return chat
             page = body.get("chat") if isinstance(body, dict) else None
             if not isinstance(page, list):
                 problems.append((MESSAGES_UNREADABLE, f"the chat is missing (chat is {kind_of(page)})", body))
@@ -280,6 +287,17 @@ class SaleIssues:
                 detail = "the issue is not JSON"
                 result.problems.append(
                     FetchProblem("issue", issue_id, ISSUE_UNREADABLE, detail, {"body": exc.body})
+                )
+            except PermanentChannelError as exc:
+                if exc.status != 404:
+                    raise  # the account's access (403, 401): the whole sync reports it
+                # Gone from Allegro (removed, or no longer this seller's): the conversation keeps its
+                # last known state, the seller sees why, and the issue is not asked for again.
+                detail = f"Allegro no longer serves this issue (404): {exc.user_message}"[:500]
+                result.problems.append(
+                    FetchProblem(
+                        "issue", issue_id, ISSUE_UNREADABLE, detail, {"status": 404, "code": exc.code}
+                    )
                 )
         new_seen: dict[str, list[Any]] = {}
         retry_next: dict[str, Any] = {}

@@ -59,6 +59,30 @@ def test_state_changes_and_a_closed_chat_block_replies(connected_account, allegr
     assert conv.events.filter(kind="state_changed").exists()
 
 
+def test_an_issue_gone_from_allegro_does_not_stop_the_sync(connected_account, allegro_sandbox):
+    """An issue that left the open list answers 404 when read (removed, or no longer this seller's):
+    the rest is synced, the conversation keeps its last state, the seller sees why, and the issue
+    is not asked for again."""
+    from integrations.models import SyncProblem
+
+    gone = allegro_sandbox.issue_open("kupujacy_adam", "DISPUTE", text="Gdzie paczka?")
+    sync(connected_account)
+    allegro_sandbox.issue_state(gone["id"], status="DISPUTE_CLOSED")
+    allegro_sandbox.inject_fault(404, path=f"/sale/issues/{gone['id']}", method="GET")
+    other = allegro_sandbox.issue_open("jan.kowalski", "CLAIM", text="Towar uszkodzony.")
+
+    run = sync(connected_account)
+    assert run.new_messages == 1
+    assert Conversation.objects.get(external_id=other["id"]).messages.count() == 1
+    assert Conversation.objects.get(external_id=gone["id"]).marketplace_state == "DISPUTE_ONGOING"
+    problem = SyncProblem.objects.get(account=connected_account, external_id=gone["id"])
+    assert problem.code == "issue_unreadable" and "404" in problem.detail
+
+    allegro_sandbox.reset_request_counts()
+    sync(connected_account)
+    assert allegro_sandbox.count("GET", "/sale/issues/{issueId}") == 0
+
+
 def test_a_dispute_turned_claim_stays_one_conversation(connected_account, allegro_sandbox):
     issue = allegro_sandbox.issue_open("kupujacy_adam", "DISPUTE", text="Pralka cieknie")
     sync(connected_account)
