@@ -405,6 +405,9 @@ WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
 WEBHOOK_MAX_ATTEMPTS = envint("WEBHOOK_MAX_ATTEMPTS", 12)
 # A subscription is disabled after this many deliveries in a row failed for good.
 WEBHOOK_DISABLE_AFTER_FAILURES = envint("WEBHOOK_DISABLE_AFTER_FAILURES", 10)
+# A delivery left SENDING this long (its worker was killed) is sent again by the sweep; keep it well
+# above WEBHOOK_TIMEOUT_SECONDS (receivers dedupe on the event id, but a live attempt is not doubled).
+WEBHOOK_SENDING_STALE_SECONDS = envint("WEBHOOK_SENDING_STALE_SECONDS", 120)
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "replydesk@localhost")

@@ -55,7 +55,6 @@ PING = "ping"
 DELIVER_TASK = "integrations.tasks.webhook_deliver"
 SECRET_PREFIX = "whsec_"
 SECRET_OVERLAP = timedelta(hours=24)
-SENDING_STALE_AFTER = timedelta(minutes=2)
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 6 * 3600
 USER_AGENT = "Replydesk-Webhooks/1"
@@ -566,7 +565,8 @@ def webhook_deliveries_sweep(*, limit: int = 500) -> list[int]:
     """Ids of deliveries to (re)try now: due PENDING rows and SENDING rows of a killed worker."""
     now = timezone.now()
     WebhookDelivery.objects.filter(
-        status=WebhookDelivery.Status.SENDING, sending_started_at__lt=now - SENDING_STALE_AFTER
+        status=WebhookDelivery.Status.SENDING,
+        sending_started_at__lt=now - timedelta(seconds=settings.WEBHOOK_SENDING_STALE_SECONDS),
     ).update(status=WebhookDelivery.Status.PENDING, next_attempt_at=now)
     due = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING).filter(
         Q(next_attempt_at__isnull=True, created_at__lt=now - timedelta(seconds=20))
