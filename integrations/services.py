@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -128,6 +128,7 @@ def channel_account_sync(account_id: int) -> SyncRun | None:
                     "sync of account %s: conversation %s not saved", account.pk, update.external_id
                 )
                 problems.append(_store_problem(update.kind, update.external_id, exc, asdict(update)))
+        policies: dict = {}  # the SLA policies read, kept for the whole sync
         # One transaction per conversation: a commit (WAL flush) per thread, not per message.
         # Items the adapter stored itself (StoredItem: a mailbox stores a batch per transaction)
         # are only counted.
@@ -138,7 +139,7 @@ def channel_account_sync(account_id: int) -> SyncRun | None:
             created_items = [i.item for i in stored if i.created]
             try:
                 with transaction.atomic():
-                    created_here = [i for i in to_store if inbox_services.message_receive(account, i)[1]]
+                    created_here = _group_receive(account, to_store, policies)
             except (OperationalError, InterfaceError):
                 raise
             except Exception as exc:
@@ -197,6 +198,30 @@ def channel_account_sync(account_id: int) -> SyncRun | None:
         run.save()
         lease.release()
     return run
+
+
+def _group_receive(
+    account: ChannelAccount, items: list[InboundMessage], policies: dict
+) -> list[InboundMessage]:
+    """Store one conversation's items in the caller's transaction; the new ones.
+
+    With a `ReceiveBatch`: one query for which of them are new, the conversation locked once, the
+    SLA engine's reads shared (and the policies it read kept in `policies` for the next group). A
+    concurrent writer's conflict rolls the group's savepoint back and stores them one by one.
+    """
+    if not items:
+        return []
+    batch = inbox_services.ReceiveBatch(sla_memo=dict(policies))
+    batch.prefetch(account, [item.external_id for item in items])
+    try:
+        with transaction.atomic():
+            created = [
+                item for item in items if inbox_services.message_receive(account, item, batch=batch)[1]
+            ]
+    except IntegrityError:
+        created = [item for item in items if inbox_services.message_receive(account, item)[1]]
+    policies.update((key, value) for key, value in batch.sla_memo.items() if key[0] == "policy")
+    return created
 
 
 def _conversation_of(item: InboundMessage | StoredItem) -> tuple[str, str]:
