@@ -257,7 +257,10 @@ class AccountQuality:
 
     @property
     def difference(self) -> float | None:
-        if self.compared is None:
+        """Our area less the official customer-service metrics; None when the official figures do
+        not list them: our area (of 110) less Allegro's total (of 500) would mean nothing, and the
+        grades are what compares then."""
+        if self.compared is None or self.compared[1] != "area":
             return None
         return round(self.mirrored.score - self.compared[0], 1)
 

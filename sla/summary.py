@@ -97,11 +97,11 @@ def summary_data(*, organization: Organization, now: datetime | None = None) -> 
         by_day = {h["day"]: h for h in aq.history}
         y = by_day.get(yesterday) or aq.history[-1]
         official = y["official"] or aq.official
-        compared = None
+        compared, what = None, ""
         if official is not None:
             from .quality import official_compared
 
-            compared = official_compared(official.score, official.metrics, list(aq.area_codes))[0]
+            compared, what = official_compared(official.score, official.metrics, list(aq.area_codes))
         accounts.append(
             AccountSummary(
                 name=aq.account.name,
@@ -110,7 +110,8 @@ def summary_data(*, organization: Organization, now: datetime | None = None) -> 
                 official=compared,
                 official_grade=official.grade if official else "",
                 official_day=official.day if official else None,
-                difference=round(y["mirrored"].score - compared, 1) if compared is not None else None,
+                # Allegro's total (of 500) is not comparable with our area (of 110): grades only then.
+                difference=round(y["mirrored"].score - compared, 1) if what == "area" else None,
                 forecast_score=aq.forecast.at_cutoff.score,
                 forecast=forecast_sentence(aq.forecast),
             )

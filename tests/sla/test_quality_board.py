@@ -21,7 +21,7 @@ from .helpers import agent_replies, buyer_writes, waw
 BOARD = reverse("inbox:sla-quality")
 
 
-def _snapshot(account, day: date, score: float, grade: str = "GOOD") -> None:
+def _snapshot(account, day: date, score: float, grade: str = "GOOD", extra_metrics=()) -> None:
     quality_services.quality_snapshots_store(
         account,
         [
@@ -36,7 +36,8 @@ def _snapshot(account, day: date, score: float, grade: str = "GOOD") -> None:
                         "name": "Zadowolenie kupujących",
                         "score": 120.0,
                         "max_score": 150.0,
-                    }
+                    },
+                    *extra_metrics,
                 ],
             }
         ],
@@ -114,7 +115,8 @@ def test_board_shows_mirror_official_difference_and_checklist(client, bob, accou
     assert 'hx-trigger="every 10s"' in body
     assert "<svg" in body and "<polyline" in body
     assert "Zadowolenie kupujących" in body
-    assert 'data-kpi="difference"' in body
+    # The official figures list no customer-service metric: grades side by side, no difference.
+    assert 'data-kpi="difference"' not in body and 'data-kpi="difference-none"' in body
     assert body.count('data-status="met"') == 2  # 14 Super days, at least Good throughout
     assert body.count('data-status="unknown"') == 2  # company account and orders not set
     with time_machine.travel(waw(2026, 11, 12, 12), tick=False):
@@ -169,6 +171,22 @@ def test_a_lead_overrides_the_scheme(client, bob, org, holiday_reply):
 
 
 @pytest.mark.django_db
+def test_the_difference_is_shown_when_allegro_lists_the_customer_service_area(
+    client, bob, account, holiday_reply
+):
+    area = {"code": "CUSTOMER_SERVICE", "name": "Obsługa klienta", "score": 80.0, "max_score": 110.0}
+    _snapshot(account, date(2026, 11, 12), 420.0, "SUPER", extra_metrics=[area])
+    client.force_login(bob)
+    with time_machine.travel(waw(2026, 11, 12, 12), tick=False):
+        body = client.get(BOARD).content.decode()
+    assert 'data-kpi="difference"' in body and 'data-kpi="difference-none"' not in body
+    out = StringIO()
+    with time_machine.travel(waw(2026, 11, 12, 12), tick=False):
+        call_command("quality_report", "--org", account.organization.slug, "--date", "2026-11-12", stdout=out)
+    assert "difference (mirrored area − official customer-service metrics): -49.1" in out.getvalue()
+
+
+@pytest.mark.django_db
 def test_quality_report_command(holiday_reply, account, org):
     _snapshot(account, date(2026, 11, 12), 150.0, "GOOD")
     out = StringIO()
@@ -180,7 +198,8 @@ def test_quality_report_command(holiday_reply, account, org):
     assert "messages_avg_time" in text and "23.0 h" in text
     assert "official (2026-11-12): 150 / 500  grade GOOD" in text
     assert "BUYER_SATISFACTION" in text
-    assert "difference (mirrored area − official total): -119.1" in text
+    assert "difference: not comparable (the official figures list no customer-service metric;" in text
+    assert "grades: mirrored NEUTRAL, official GOOD)" in text
     assert "forecast: Nothing in the queue breaches before the daily cut-off." in text
 
 

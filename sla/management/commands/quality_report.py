@@ -91,8 +91,14 @@ class Command(BaseCommand):
                     mx = f" / {metric['max_score']:g}" if metric.get("max_score") is not None else ""
                     score = "—" if metric.get("score") is None else f"{metric['score']:g}"
                     write(f"     {metric['code']:<22} {score}{mx}  {metric['name']}")
-                what = "official customer-service metrics" if aq.compared_to == "area" else "official total"
-                write(f"   difference (mirrored area − {what}): {aq.difference:+g}")
+                if aq.difference is not None:
+                    what = "official customer-service metrics"
+                    write(f"   difference (mirrored area − {what}): {aq.difference:+g}")
+                else:
+                    write(
+                        "   difference: not comparable (the official figures list no customer-service"
+                        f" metric; grades: mirrored {aq.mirrored.grade}, official {off.grade})"
+                    )
             write(f"   forecast: {forecast_sentence(aq.forecast, threshold=threshold)}")
             for saving in aq.savings[:10]:
                 if saving["points"]:
