@@ -34,3 +34,14 @@ def qs(context, **changes) -> str:
             params[key] = value
     params.pop("page", None)
     return params.urlencode()
+
+
+@register.filter
+def new_subject(message_subject: str, conversation_subject: str) -> str:
+    """A message's subject when it says more than the conversation's ("" for "Re: <the same>" or the
+    same with our token): shown above the message only then."""
+    if not message_subject:
+        return ""
+    from integrations.email.threads import subject_key
+
+    return "" if subject_key(message_subject) == subject_key(conversation_subject) else message_subject
