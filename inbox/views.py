@@ -170,7 +170,8 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     params = _list_params(request)
     context = _list_context(request, params)
     if request.htmx and request.htmx.target == "conversation-list":
-        return render(request, "inbox/inbox.html#conversation-list", context)
+        # The list alone (polled, or refreshed after a change); its counters come with it out of band.
+        return render(request, "inbox/inbox.html#conversation-list", {**context, "list_only": True})
     return render(request, "inbox/inbox.html", context)
 
 

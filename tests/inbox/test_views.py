@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -54,6 +55,13 @@ def test_the_list_partial_is_served_to_htmx(client, alice, conversation):
     body = response.content.decode()
     assert body.lstrip().startswith('<ul id="conversation-list"')
     assert "<html" not in body
+    # The counters above the list come along, swapped out of band (a polled list never shows stale ones).
+    assert re.search(
+        r'<span class="count" id="count-awaiting" data-count="awaiting" hx-swap-oob="true">\s*1', body
+    )
+    assert 'id="count-due_soon" data-count="due_soon" hx-swap-oob="true"' in body
+    full = client.get(reverse("inbox:conversation-list")).content.decode()
+    assert 'id="count-awaiting"' in full and "hx-swap-oob" not in full
 
 
 def test_english_is_available(client, alice, conversation):
