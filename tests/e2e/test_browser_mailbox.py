@@ -94,6 +94,7 @@ def test_a_lead_connects_a_mailbox_and_a_buyer_is_answered_in_the_same_thread(
     expect(row).to_be_visible(timeout=60_000)
     arrived_after = time.monotonic() - started
     assert arrived_after < 60
+    expect(page.locator("#count-awaiting")).to_have_text("1")  # the counter came with the polled list
     row.locator("a").click()
     expect(page.locator("#message-thread")).to_contain_text("kiedy wyślecie zamówienie 4711?")
 
