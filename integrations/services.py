@@ -156,10 +156,11 @@ def channel_account_sync(account_id: int) -> SyncRun | None:
                 if i.problems
             )
         cursor = result.cursor
-        for problem in problems:
-            record = sync_problem_record(account, problem, run=run)
-            if problem.code == "store_failed" and record.count < MAX_STORE_RETRIES:
-                cursor = account.sync_cursor or {}  # read it all again next time (duplicates are dropped)
+        with transaction.atomic():  # one commit for the run's problems, not a few per problem
+            for problem in problems:
+                record = sync_problem_record(account, problem, run=run)
+                if problem.code == "store_failed" and record.count < MAX_STORE_RETRIES:
+                    cursor = account.sync_cursor or {}  # read it all again next time (duplicates are dropped)
         sync_problems_resolve(account, result.resolved)
         run.problems = len(problems)
         run.http_calls = getattr(adapter, "http_calls", result.http_calls)
