@@ -314,6 +314,16 @@ class Message(models.Model):
         return f"{self.direction} {self.author_type}: {self.text[:40]}"
 
     @property
+    def is_folded(self) -> bool:
+        """Automatic mail (an auto-reply, a bounce, a newsletter) is shown folded in the thread: it
+        never starts or stops a reply clock, and rarely needs reading."""
+        return self.classification in (
+            Message.Classification.AUTO_REPLY,
+            Message.Classification.BOUNCE,
+            Message.Classification.BULK,
+        )
+
+    @property
     def is_outbound(self) -> bool:
         return self.direction == self.Direction.OUTBOUND
 

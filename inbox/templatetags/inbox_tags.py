@@ -39,9 +39,11 @@ def qs(context, **changes) -> str:
 @register.filter
 def new_subject(message_subject: str, conversation_subject: str) -> str:
     """A message's subject when it says more than the conversation's ("" for "Re: <the same>" or the
-    same with our token): shown above the message only then."""
+    same with our token), without our conversation token: shown above the message only then."""
     if not message_subject:
         return ""
-    from integrations.email.threads import subject_key
+    from integrations.email.threads import subject_key, subject_without_token
 
-    return "" if subject_key(message_subject) == subject_key(conversation_subject) else message_subject
+    if subject_key(message_subject) == subject_key(conversation_subject):
+        return ""
+    return subject_without_token(message_subject)

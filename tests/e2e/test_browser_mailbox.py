@@ -24,13 +24,16 @@ from tests.integrations.email.servers import Dovecot, SmtpServer
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _buyer_mail(*, to: str, subject: str, body: str, message_id: str, in_reply_to: str = "") -> bytes:
+def _buyer_mail(
+    *, to: str, subject: str, body: str, message_id: str, in_reply_to: str = "", extra: tuple[str, ...] = ()
+) -> bytes:
     headers = [
         "From: Anna Nowak <anna.nowak@example.pl>",
         f"To: {to}",
         f"Subject: {subject}",
         f"Date: {format_datetime(timezone.now())}",
         f"Message-ID: {message_id}",
+        *extra,
     ]
     if in_reply_to:
         headers += [f"In-Reply-To: {in_reply_to}", f"References: {in_reply_to}"]
@@ -127,5 +130,30 @@ def test_a_lead_connects_a_mailbox_and_a_buyer_is_answered_in_the_same_thread(
     expect(page.locator("#message-thread .msg-subject")).to_have_count(0)  # "Re: <same> [#RD-n]": not shown
     assert Conversation.objects.filter(kind="email").count() == 1
     assert conversation.messages.count() == 3
+
+    # Her mail system answers our next reply with an out-of-office: shown folded, opened on demand,
+    # and still open after the thread's next refresh.
+    imap_user.append(
+        _buyer_mail(
+            to=imap_user.login,
+            subject="Autoodpowiedź: " + answer["Subject"],
+            body="Jestem na urlopie do 10 grudnia.",
+            message_id=make_msgid(domain="example.pl"),
+            in_reply_to=answer["Message-ID"],
+            extra=("Auto-Submitted: auto-replied",),
+        )
+    )
+    folded = page.locator("#message-thread details.folded-body")
+    expect(folded).to_have_count(1, timeout=60_000)
+    expect(folded.locator("summary")).to_contain_text("Autoodpowiedź")
+    expect(folded.locator(".text")).not_to_be_visible()
+    folded.locator("summary").click()
+    expect(folded.locator(".text")).to_be_visible()
+    page.evaluate(
+        "window.__swapped = false; document.body.addEventListener('htmx:afterSwap', e => {"
+        " if (e.detail.target.id === 'message-thread') window.__swapped = true; })"
+    )
+    page.wait_for_function("window.__swapped", timeout=30_000)  # the thread polls every 15 s
+    expect(page.locator("#message-thread details.folded-body")).to_have_attribute("open", "")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "mailbox-thread.png"), full_page=True)

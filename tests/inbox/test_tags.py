@@ -15,6 +15,7 @@ from inbox.templatetags.inbox_tags import new_subject
         ("", "Pytanie o zamówienie 4711", ""),
         ("Re: Zwrot zamiast wymiany", "Pytanie o zamówienie 4711", "Re: Zwrot zamiast wymiany"),
         ("Faktura", "", "Faktura"),
+        ("Autoodpowiedź: Re: Pytanie [#RD-12]", "Pytanie", "Autoodpowiedź: Re: Pytanie"),
     ],
 )
 def test_a_message_subject_is_shown_only_when_it_says_more(message, conversation, shown) -> None:

@@ -235,3 +235,32 @@ def test_undo_is_refused_once_the_reply_has_left(client, alice, conversation):
     )
     assert response.status_code == 200
     assert Message.objects.filter(pk=reply.pk, delivery_status="sending").exists()
+
+
+def test_automatic_mail_is_folded_in_the_thread(client, alice, account, conversation):
+    from dataclasses import replace
+
+    base = InboundMessage(
+        external_id="m-auto",
+        conversation_external_id="thread-1",
+        conversation_kind="message",
+        direction="in",
+        author_type="buyer",
+        created_at=timezone.now() - timedelta(hours=1),
+        text="Jestem na urlopie do poniedziałku. W pilnych sprawach proszę dzwonić.",
+        classification="auto_reply",
+        buyer_login="pani_ania",
+    )
+    services.message_receive(account, base)
+    services.message_receive(
+        account,
+        replace(base, external_id="m-system", classification="system", text="Doradca Allegro dołączył."),
+    )
+    client.force_login(alice)
+    body = client.get(reverse("inbox:conversation-detail", args=[conversation.pk])).content.decode()
+    folded = re.search(
+        r'<details class="folded-body" id="fold-\d+" hx-preserve><summary>(.*?)</summary>', body, re.S
+    )
+    assert folded and "Autoodpowiedź" in folded.group(1) and "Jestem na urlopie" in folded.group(1)
+    assert body.count('class="folded-body"') == 1  # the buyer's own words and Allegro's notes stay open
+    assert "Czy pralka jest dostępna od ręki?" in body and "Doradca Allegro dołączył." in body
