@@ -4,11 +4,10 @@ writer's conflict costs a redo one by one, never a duplicate or a store problem.
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from inbox import services as inbox_services
@@ -16,6 +15,7 @@ from inbox.models import ChannelAccount, Conversation, Message
 from integrations.contracts import InboundMessage
 from integrations.services import _group_receive
 from sla.models import SlaClock
+from tests.locks import wait_until_a_session_waits_on_a_lock
 
 
 def _items(thread: str, count: int) -> list[InboundMessage]:
@@ -89,16 +89,7 @@ def test_a_concurrent_writer_costs_a_redo_not_a_duplicate(account) -> None:
 
     storing = threading.Thread(target=ours)
     storing.start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # until ours waits on the other's uncommitted row
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0]:
-                break
-        time.sleep(0.05)
+    wait_until_a_session_waits_on_a_lock()  # ours waits on the other's uncommitted row
     release.set()
     worker.join(30)
     storing.join(60)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -23,6 +22,7 @@ from integrations.email.ingest import Fetched, email_import, email_ingest, email
 from integrations.email.mailbox import NONE, MailboxSettings, ServerSettings
 from integrations.email.threads import ThreadContext
 from sla.models import SlaClock
+from tests.locks import wait_until_a_session_waits_on_a_lock
 
 from .corpus import CORPUS_DIR, require_corpus
 from .mails import mail, new_id
@@ -260,7 +260,7 @@ def test_a_concurrent_writer_costs_a_redo_never_a_duplicate(org, caplog) -> None
 
     ours = threading.Thread(target=importer)
     ours.start()
-    _wait_until_blocked_on_a_lock()
+    wait_until_a_session_waits_on_a_lock()
     release.set()
     worker.join(30)
     ours.join(60)
@@ -269,17 +269,3 @@ def test_a_concurrent_writer_costs_a_redo_never_a_duplicate(org, caplog) -> None
     assert result["counts"] == (6, 5)  # the question was the other worker's
     assert Message.objects.filter(account=account).count() == 6
     assert Message.objects.filter(account=account, text__contains="fakturę").count() == 1
-
-
-def _wait_until_blocked_on_a_lock(timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0]:
-                return
-        time.sleep(0.05)
-    raise AssertionError("the import never waited for the other worker")
