@@ -93,7 +93,7 @@ def test_the_due_soon_count_stops_at_the_limit(client, alice, three, monkeypatch
         counts = inbox_selectors.conversation_counts(organization=three.organization, user=alice)
         body = client.get(LIST).content.decode()
     assert (counts["due_soon"], counts["due_soon_more"]) == (1, True)
-    assert '<span data-count="due_soon">1+</span>' in body
+    assert '<span id="count-due_soon" data-count="due_soon">1+</span>' in body
 
 
 def test_the_list_keeps_the_due_filter_when_it_refreshes(client, alice, three):
