@@ -55,6 +55,18 @@ def _overdue_clocks(organization: Organization, account_ids, start: datetime, no
     )
 
 
+def _answered_records(organization: Organization, account_ids, start: datetime, now: datetime) -> QuerySet:
+    """Response records of these accounts decided within [start, now], "no reply needed" left out:
+    the answered side of the attribution and of the lost list (the overdue side: `_overdue_clocks`)."""
+    return ResponseRecord.objects.filter(
+        organization=organization,
+        no_reply_needed=False,
+        decided_at__gte=start,
+        decided_at__lte=now,
+        account_id__in=account_ids,
+    )
+
+
 def _area_kind(conversation_kind: str) -> str | None:
     if conversation_kind in DISCUSSION_KINDS:
         return "discussions"
@@ -564,13 +576,7 @@ def quality_attribution(*, organization: Organization, now: datetime | None = No
             output_field=FloatField(),
         )
         records = (
-            ResponseRecord.objects.filter(
-                organization=organization,
-                no_reply_needed=False,
-                decided_at__gte=start,
-                decided_at__lte=now,
-                account_id__in=ids,
-            )
+            _answered_records(organization, ids, start, now)
             .annotate(h=ExtractHour("received_at", tzinfo=LOCAL_TZ))
             .values("account_id", "agent_id", "conversation_kind", "h")
             .annotate(late=Count("id", filter=Q(marketplace_met=False)), slow=Sum(slow))
@@ -686,13 +692,7 @@ def quality_lost_conversations(
         rule = rules.get(f"{kind}_avg_time")
         if rule:
             late |= Q(conversation_kind__in=kinds, marketplace_seconds__gt=float(rule["full_hours"]) * 3600)
-    records = ResponseRecord.objects.filter(
-        organization=organization,
-        no_reply_needed=False,
-        decided_at__gte=start,
-        decided_at__lte=now,
-        account_id__in=ids,
-    ).filter(late)
+    records = _answered_records(organization, ids, start, now).filter(late)
     clocks = _overdue_clocks(organization, ids, start, now)
     value: object = key
     if dimension == "agent":
