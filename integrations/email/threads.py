@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -108,14 +108,12 @@ class ThreadContext:
 
 @dataclass(frozen=True)
 class _Candidate:
-    """A conversation rule 4 may pick: (external id, id, subject key, last activity, contact, order)."""
+    """A conversation rule 4 may pick: (external id, id, subject key, last activity)."""
 
     external_id: str
     id: int
     key: str
     last_message_at: datetime
-    contact_id: int | None
-    order_id: str
 
 
 @dataclass
@@ -183,34 +181,38 @@ class ThreadLookups:
                 recent.filter(**{f"{column}__in": values})
                 .annotate(rank=rank)
                 .filter(rank__lte=SUBJECT_CANDIDATES)
-                .values_list("external_id", "id", "subject", "last_message_at", "contact_id", "order_id")
+                .values_list(column, "external_id", "id", "subject", "last_message_at")
             )
             for value in values:
                 into[value] = []
-            for ext, pk, subject, last, contact_id, order in rows:
-                candidate = _Candidate(ext, pk, subject_key(subject), last, contact_id, order)
-                into[contact_id if column == "contact_id" else order].append(candidate)
+            for value, ext, pk, subject, last in rows:
+                into[value].append(_Candidate(ext, pk, subject_key(subject), last))
+
+    @staticmethod
+    def _load(cache: dict, keys: list[str], rows: Callable[[list[str]], Iterable[tuple]]) -> None:
+        """Read the keys `cache` lacks ((key, value) `rows`, 1,000 keys a query); absent ones as None."""
+        missing = [k for k in dict.fromkeys(keys) if k not in cache]
+        for start in range(0, len(missing), _IN_CHUNK):
+            chunk = missing[start : start + _IN_CHUNK]
+            cache.update(dict.fromkeys(chunk))
+            cache.update(rows(chunk))
 
     def _messages_load(self, keys: list[str]) -> None:
-        keys = [k for k in keys if k not in self.messages]
-        for start in range(0, len(keys), _IN_CHUNK):
-            chunk = keys[start : start + _IN_CHUNK]
-            self.messages.update(dict.fromkeys(chunk))
-            for ext, direction, conv_ext, conv_id in Message.objects.filter(
-                account=self.account, external_id__in=chunk
-            ).values_list("external_id", "direction", "conversation__external_id", "conversation_id"):
-                self.messages[ext] = (direction, conv_ext, conv_id)
+        def rows(chunk: list[str]) -> Iterable[tuple]:
+            found = Message.objects.filter(account=self.account, external_id__in=chunk).values_list(
+                "external_id", "direction", "conversation__external_id", "conversation_id"
+            )
+            return ((ext, (direction, conv_ext, conv_id)) for ext, direction, conv_ext, conv_id in found)
+
+        self._load(self.messages, keys, rows)
 
     def _conversations_load(self, keys: list[str]) -> None:
-        keys = [k for k in keys if k not in self.conversations]
-        for start in range(0, len(keys), _IN_CHUNK):
-            chunk = keys[start : start + _IN_CHUNK]
-            self.conversations.update(dict.fromkeys(chunk))
-            self.conversations.update(
-                Conversation.objects.filter(
-                    account=self.account, kind=Conversation.Kind.EMAIL, external_id__in=chunk
-                ).values_list("external_id", "id")
-            )
+        def rows(chunk: list[str]) -> Iterable[tuple]:
+            return Conversation.objects.filter(
+                account=self.account, kind=Conversation.Kind.EMAIL, external_id__in=chunk
+            ).values_list("external_id", "id")
+
+        self._load(self.conversations, keys, rows)
 
     def _contacts_load(self, identities: set[tuple[str, str]]) -> None:
         identities = {i for i in identities if i not in self.contacts}
@@ -240,10 +242,10 @@ class ThreadLookups:
         self._contacts_load({identity})
         return self.contacts[identity]
 
-    def candidates(
-        self, contact_ids: Iterable[int], order_id: str, since: datetime
-    ) -> list[_Candidate] | None:
-        """Rule 4's candidates, most recent first; None when the batch did not read them at its start."""
+    def candidates(self, contact_ids: Iterable[int], order_id: str, since: datetime) -> list[_Candidate]:
+        """Rule 4's candidates: the 50 most recent e-mail conversations of these contacts or this
+        order active since `since` (of two as recent, the newer first) — from what the batch read at
+        its start and has touched since, or else from the database."""
         contact_ids = set(contact_ids)
         if (
             self.since is None
@@ -251,12 +253,24 @@ class ThreadLookups:
             or not contact_ids <= self.by_contact.keys()
             or (order_id and order_id not in self.by_order)
         ):
-            return None
+            who = Q(pk__in=[])
+            if contact_ids:
+                who |= Q(contact_id__in=contact_ids)
+            if order_id:
+                who |= Q(order_id=order_id)
+            rows = (
+                Conversation.objects.filter(
+                    who, account=self.account, kind=Conversation.Kind.EMAIL, last_message_at__gte=since
+                )
+                .order_by("-last_message_at", "-id")
+                .values_list("external_id", "id", "subject", "last_message_at")[:SUBJECT_CANDIDATES]
+            )
+            return [_Candidate(ext, pk, subject_key(subject), last) for ext, pk, subject, last in rows]
         found: dict[int, _Candidate] = {}
         for contact_id in contact_ids:
-            found.update((c.id, c) for c in self.by_contact[contact_id][:SUBJECT_CANDIDATES])
+            found.update((c.id, c) for c in self.by_contact[contact_id])
         if order_id:
-            found.update((c.id, c) for c in self.by_order[order_id][:SUBJECT_CANDIDATES])
+            found.update((c.id, c) for c in self.by_order[order_id])
         for conversation in self.touched.values():  # as this batch left them
             found.pop(conversation.pk, None)
             if conversation.contact_id in contact_ids or (order_id and conversation.order_id == order_id):
@@ -265,8 +279,6 @@ class ThreadLookups:
                     conversation.pk,
                     subject_key(conversation.subject),
                     conversation.last_message_at,
-                    conversation.contact_id,
-                    conversation.order_id,
                 )
         rows = sorted(
             (c for c in found.values() if c.last_message_at >= since),
@@ -338,19 +350,14 @@ def thread_resolve(
 
     # 1. Our own replies, named by the mail (or by the original a bounce returns), and 2. any
     # stored mail named by In-Reply-To/References: one query for both.
-    lookups = context.lookups
+    # A batch's lookups, or for a mail alone its own, read as it asks (a query each).
+    lookups = context.lookups or ThreadLookups(account)
     own_ids = [i for i in dict.fromkeys([*own_candidate_ids, *ids]) if i]
     stored: dict[str, tuple[str, int | None]] = {}
     if own_ids:
         keys = {message_key(i): i for i in own_ids}
         own: dict[str, tuple[str, int | None]] = {}
-        if lookups is not None:
-            rows = [(ext, *row) for ext, row in lookups.stored_messages(list(keys)).items()]
-        else:
-            rows = Message.objects.filter(account=account, external_id__in=list(keys)).values_list(
-                "external_id", "direction", "conversation__external_id", "conversation_id"
-            )
-        for ext, direction, conv_ext, conv_id in rows:
+        for ext, (direction, conv_ext, conv_id) in lookups.stored_messages(list(keys)).items():
             stored[keys[ext]] = (conv_ext, conv_id)
             if direction == Message.Direction.OUTBOUND:
                 own[keys[ext]] = (conv_ext, conv_id)
@@ -377,13 +384,7 @@ def thread_resolve(
         if hit:
             return ThreadMatch(hit[0], "references", hit[1])
         conv_keys = {conversation_key(i): i for i in ids}
-        if lookups is not None:
-            conversations = lookups.stored_conversations(list(conv_keys)).items()
-        else:
-            conversations = Conversation.objects.filter(
-                account=account, kind=Conversation.Kind.EMAIL, external_id__in=list(conv_keys)
-            ).values_list("external_id", "id")
-        for conv_ext, conv_id in conversations:
+        for conv_ext, conv_id in lookups.stored_conversations(list(conv_keys)).items():
             found.setdefault(conv_keys[conv_ext], (conv_ext, conv_id))
         hit = _first_in_order(ids, found)
         if hit:
@@ -412,40 +413,11 @@ def thread_resolve(
     key = subject_key(subject)
     contact_ids: list[int] = []
     if key and identity_value:
-        if lookups is not None:
-            contact_ids = list(lookups.contact_ids((identity_kind, identity_value)))
-        else:
-            contact_ids = list(
-                ContactIdentity.objects.filter(
-                    organization_id=account.organization_id, kind=identity_kind, value=identity_value
-                ).values_list("contact_id", flat=True)
-            )
-    candidates = None
-    if key and (contact_ids or order_id) and lookups is not None:
-        candidates = lookups.candidates(contact_ids, order_id, at - SUBJECT_WINDOW)
-    if candidates is not None:
-        for candidate in candidates:
+        contact_ids = list(lookups.contact_ids((identity_kind, identity_value)))
+    if key and (contact_ids or order_id):
+        for candidate in lookups.candidates(contact_ids, order_id, at - SUBJECT_WINDOW):
             if candidate.key == key:
                 return ThreadMatch(candidate.external_id, "subject", candidate.id)
-    elif key and (contact_ids or order_id):
-        who = Q(pk__in=[])
-        if contact_ids:
-            who |= Q(contact_id__in=contact_ids)
-        if order_id:
-            who |= Q(order_id=order_id)
-        rows = (
-            Conversation.objects.filter(
-                who,
-                account=account,
-                kind=Conversation.Kind.EMAIL,
-                last_message_at__gte=at - SUBJECT_WINDOW,
-            )
-            .order_by("-last_message_at", "-id")  # of two as recent, the newer conversation
-            .values_list("external_id", "id", "subject")[:SUBJECT_CANDIDATES]
-        )
-        for conv_ext, conv_id, conversation_subject in rows:
-            if subject_key(conversation_subject) == key:
-                return ThreadMatch(conv_ext, "subject", conv_id)
 
     # 5. A new conversation, keyed by the thread root. `thread_ids` is In-Reply-To, then References
     # newest first: the root is the last one (the first References id).
