@@ -530,6 +530,24 @@ def _thread_lookups(
     return lookups
 
 
+def _store_in_batch(
+    account: ChannelAccount,
+    item: InboundMessage,
+    receive_batch: inbox_services.ReceiveBatch,
+    lookups: ThreadLookups,
+) -> bool:
+    """`message_receive` in a batch, and threading told what it stored; True for a new message."""
+    key = (item.conversation_kind, item.conversation_external_id)
+    if item.raw["thread_rule"] == "new" and lookups.conversations.get(key[1], 0) is None:
+        # Threading found no such conversation (nor did the batch create it): the store need not
+        # look for it either.
+        receive_batch.absent_conversations.add(key)
+    message, created = inbox_services.message_receive(account, item, batch=receive_batch)
+    if created:
+        lookups.stored(message, contact_address=item.buyer_email)
+    return created
+
+
 @dataclass(frozen=True)
 class Fetched:
     """One raw mail as a mailbox gave it (IMAP: its folder, UID, UIDVALIDITY and INTERNALDATE)."""
@@ -602,39 +620,34 @@ def email_receive_batch(
         return done
 
     def batched() -> list[Received]:
-        started = clock()
-        ids = [parsed.message_id or synthetic_message_id(sha) for _mail, sha, parsed in prepared]
-        found = _sources_stored(account, ids)
-        context.sources = {message_id: found.get(message_id, []) for message_id in ids}
-        # A mail's message key: its Message-ID, or with its hash when another mail has the id.
-        keys = {message_key(i) for i in ids}
-        keys |= {message_key(f"{i}#{sha[:16]}") for i, (_mail, sha, _p) in zip(ids, prepared, strict=True)}
-        receive_batch = inbox_services.ReceiveBatch()
-        receive_batch.prefetch(account, keys)
-        lookups = context.lookups = _thread_lookups(
-            account, mailbox, ids, [(parsed, mail.received_at) for mail, _sha, parsed in prepared]
-        )
-        timed("ingest", started)
         results = []
-        for mail, sha, parsed in prepared:
-            done = ingest(mail, sha, parsed)
-            created = False
-            if done.item is not None:
-                started = clock()
-                item = done.item
-                # Threading found no such conversation (nor did the batch create it): the store need
-                # not look for it either.
-                if (
-                    item.raw["thread_rule"] == "new"
-                    and lookups.conversations.get(item.conversation_external_id, 0) is None
-                ):
-                    key = (item.conversation_kind, item.conversation_external_id)
-                    receive_batch.absent_conversations.add(key)
-                message, created = inbox_services.message_receive(account, item, batch=receive_batch)
-                if created:
-                    lookups.stored(message, contact_address=item.buyer_email)
-                timed("store", started)
-            results.append(Received(done, created))
+        try:
+            started = clock()
+            ids = [parsed.message_id or synthetic_message_id(sha) for _mail, sha, parsed in prepared]
+            found = _sources_stored(account, ids)
+            context.sources = {message_id: found.get(message_id, []) for message_id in ids}
+            # A mail's message key: its Message-ID, or with its hash when another mail has the id.
+            keys = {message_key(i) for i in ids}
+            keys |= {
+                message_key(f"{i}#{sha[:16]}") for i, (_mail, sha, _p) in zip(ids, prepared, strict=True)
+            }
+            receive_batch = inbox_services.ReceiveBatch()
+            receive_batch.prefetch(account, keys)
+            lookups = context.lookups = _thread_lookups(
+                account, mailbox, ids, [(parsed, mail.received_at) for mail, _sha, parsed in prepared]
+            )
+            timed("ingest", started)
+            for mail, sha, parsed in prepared:
+                done = ingest(mail, sha, parsed)
+                created = False
+                if done.item is not None:
+                    started = clock()
+                    created = _store_in_batch(account, done.item, receive_batch, lookups)
+                    timed("store", started)
+                results.append(Received(done, created))
+        finally:  # what was read for this transaction only
+            context.sources = {}
+            context.lookups = None
         return results
 
     def one_by_one() -> list[Received]:
@@ -667,12 +680,7 @@ def email_receive_batch(
         level = logging.INFO if isinstance(exc, IntegrityError) else logging.WARNING
         logger.log(level, "mailbox %s: the batch failed (%r); again, mail by mail", account.pk, exc)
         context.by_message_id = threaded
-        context.sources = {}
-        context.lookups = None
         return one_by_one()
-    finally:
-        context.sources = {}
-        context.lookups = None
 
 
 def email_import(
